@@ -448,9 +448,9 @@ def win_matrix(fit: Ratings | pd.DataFrame, *, tidy: bool = False) -> pd.DataFra
     order = np.argsort(-ratings, kind="stable")
     names = [str(m) for m in np.asarray(models)[order]]
     r = ratings[order]
-    mat = pd.DataFrame(_p(r[:, None] - r[None, :], scale, base), index=pd.Index(names, name="model_a"),
-                       columns=pd.Index(names, name="model_b"))
-    np.fill_diagonal(mat.values, np.nan)
+    values = _p(r[:, None] - r[None, :], scale, base)
+    np.fill_diagonal(values, np.nan)
+    mat = pd.DataFrame(values, index=pd.Index(names, name="model_a"), columns=pd.Index(names, name="model_b"))
     if not tidy:
         return mat
     return mat.stack().rename("p").reset_index()

@@ -323,6 +323,7 @@ def _aggregate_duckdb(source: Any, by: list[str], columns: Mapping[str, str] | N
         table, con = "votes_df", duckdb.connect()
         con.register(table, source)
     else:
+        _expand_source(source)  # a clear FileNotFoundError before DuckDB's own
         table = _sql_path(source)
         if table is None:
             raise VoteError(f"engine='duckdb' reads Parquet or CSV files and globs, not {source!r}")
@@ -332,7 +333,10 @@ def _aggregate_duckdb(source: Any, by: list[str], columns: Mapping[str, str] | N
     for theirs, ours in (columns or {}).items():
         if ours in cols:
             cols[ours] = theirs
-    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()]
+    try:
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()]
+    except duckdb.Error as exc:
+        raise VoteError(f"cannot read votes from {source}: {str(exc).splitlines()[0]}") from exc
     missing = [ours for ours, theirs in cols.items() if theirs not in names]
     if missing:
         raise VoteError(f"votes are missing required column(s) {missing}; found {names}")

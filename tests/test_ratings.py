@@ -1,0 +1,316 @@
+"""The rating engine against closed forms, direct likelihoods, peers (choix, scipy) and simulated truth."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.optimize
+
+import analysis as A
+from analysis import bt, intervals
+from analysis.simulate import simulate_arena, simulate_counts, true_ratings
+
+FACTOR = 400 / math.log(10)
+
+
+def two_model_counts(w, l, t, bothbad=0):
+    return pd.DataFrame({"model_a": ["a"] * 4, "model_b": ["b"] * 4,
+                         "outcome": ["win_a", "win_b", "tie", "tie_bothbad"], "count": [w, l, t, bothbad]})
+
+
+def small_counts(seed=0, k=6, n=6000, tie_rate=0.2, **kw):
+    return simulate_counts(k, n, tie_rate=tie_rate, seed=seed, **kw)
+
+
+# ---------------------------------------------------------------------------------------------- closed forms
+
+
+@pytest.mark.parametrize("w,l,t", [(30, 10, 0), (30, 10, 8), (7, 13, 5)])
+def test_two_model_half_ties_closed_form(w, l, t):
+    board = A.leaderboard(two_model_counts(w, l, t), ci="none")
+    gap = board.set_index("model")["rating"]
+    want = 400 * math.log10((w + t / 2) / (l + t / 2))
+    assert gap["a"] - gap["b"] == pytest.approx(want, abs=1e-9)
+    assert gap.mean() == pytest.approx(1000)
+
+
+def test_two_model_drop_davidson_rao_kupper_closed_forms():
+    w, l, t = 40, 16, 24
+    n = w + l + t
+    drop = A.rate(two_model_counts(w, l, t), ties="drop", ci="none")
+    assert np.ptp(drop.ratings) == pytest.approx(400 * math.log10(w / l), abs=1e-9)
+    dav = A.rate(two_model_counts(w, l, t), ties="davidson", ci="none")
+    # Saturated model: P(a)/P(b) = e^d and nu = t / sqrt(w l).
+    assert np.ptp(dav.ratings) == pytest.approx(400 * math.log10(w / l), abs=1e-8)
+    assert dav.board.attrs["tie_param"]["estimate"] == pytest.approx(t / math.sqrt(w * l), rel=1e-9)
+    rk = A.rate(two_model_counts(w, l, t), ties="rao-kupper", ci="none")
+    la, lb = scipy.special.logit(w / n), scipy.special.logit(l / n)
+    assert np.ptp(rk.ratings) / FACTOR == pytest.approx((la - lb) / 2, abs=1e-9)
+    assert rk.board.attrs["tie_param"]["estimate"] == pytest.approx(-(la + lb) / 2, rel=1e-9)
+
+
+def test_bothbad_counts_as_tie_unless_dropped():
+    with_tie = A.rate(two_model_counts(30, 10, 0, bothbad=10), ci="none")
+    assert np.ptp(with_tie.ratings) == pytest.approx(400 * math.log10(35 / 15), abs=1e-9)
+    dropped = A.rate(two_model_counts(30, 10, 0, bothbad=10), ci="none", bothbad="drop")
+    assert np.ptp(dropped.ratings) == pytest.approx(400 * math.log10(3), abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- direct likelihoods
+
+
+def direct_loglik(theta, tau, counts, rule, gamma=0.0):
+    """Log-likelihood summed vote by vote from the textbook probabilities (no shared code with the engine)."""
+    idx = {m: i for i, m in enumerate(sorted(set(counts.model_a) | set(counts.model_b)))}
+    total = 0.0
+    for row in counts.itertuples():
+        d = theta[idx[row.model_a]] - theta[idx[row.model_b]] + gamma
+        pa_, pb_ = math.exp(d / 2), math.exp(-d / 2)
+        if rule == "davidson":
+            nu = math.exp(tau)
+            z = pa_ + pb_ + nu
+            probs = {"win_a": pa_ / z, "win_b": pb_ / z, "tie": nu / z, "tie_bothbad": nu / z}
+        else:
+            eta = math.exp(tau)
+            pa = 1 / (1 + math.exp(-(d - eta)))
+            pb = 1 / (1 + math.exp(-(-d - eta)))
+            probs = {"win_a": pa, "win_b": pb, "tie": 1 - pa - pb, "tie_bothbad": 1 - pa - pb}
+        total += row.count * math.log(probs[row.outcome])
+    return total
+
+
+@pytest.mark.parametrize("rule", ["davidson", "rao-kupper"])
+def test_tie_models_match_direct_likelihood_and_are_maxima(rule):
+    counts = small_counts(seed=4, k=5, n=3000, tie_rate=0.3, tie_model="davidson")
+    table = bt.pair_table(counts)
+    fit = bt.fit_bt(table, ties=rule)
+    assert fit.grad_norm <= 1e-10
+    assert fit.loglik == pytest.approx(direct_loglik(fit.theta, fit.tau, counts, rule), rel=1e-12)
+    # Any small move of any parameter lowers the direct likelihood.
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        dt, dtau = rng.normal(0, 1e-3, 5), rng.normal(0, 1e-3)
+        assert direct_loglik(fit.theta + dt, fit.tau + dtau, counts, rule) < fit.loglik
+
+
+def test_davidson_recovers_simulated_tie_parameter():
+    counts = simulate_counts(6, 200_000, tie_rate=0.25, tie_model="davidson", seed=3)
+    board = A.leaderboard(counts, ties="davidson", ci="sandwich")
+    tp = board.attrs["tie_param"]
+    assert tp["lower"] < 2 * 0.25 / 0.75 < tp["upper"]
+
+
+# ---------------------------------------------------------------------------------------------- peers
+
+
+def test_matches_choix_and_independent_scipy_mle():
+    choix = pytest.importorskip("choix")
+    counts = small_counts(seed=1, k=7, n=5000)
+    board = A.rate(counts, ci="none")
+    k = len(board.models)
+    idx = {m: i for i, m in enumerate(board.models)}
+    wins = np.zeros((k, k))
+    for row in counts.itertuples():
+        a, b = idx[row.model_a], idx[row.model_b]
+        if row.outcome == "win_a":
+            wins[a, b] += row.count
+        elif row.outcome == "win_b":
+            wins[b, a] += row.count
+        else:
+            wins[a, b] += row.count / 2
+            wins[b, a] += row.count / 2
+    ours = (board.ratings - board.ratings.mean())
+    theirs = choix.ilsr_pairwise_dense(wins, tol=1e-14, max_iter=10_000)
+    np.testing.assert_allclose(ours, (theirs - theirs.mean()) * FACTOR, atol=1e-6)
+
+    def nll(theta):
+        d = theta[:, None] - theta[None, :]
+        return -(wins * -np.logaddexp(0, -d)).sum()
+
+    def grad(theta):
+        p = 1 / (1 + np.exp(-(theta[:, None] - theta[None, :])))
+        g = wins * (1 - p)
+        return -(g.sum(1) - g.sum(0))
+
+    res = scipy.optimize.minimize(nll, np.zeros(k), jac=grad, method="BFGS", options={"gtol": 1e-11, "maxiter": 10_000})
+    np.testing.assert_allclose(ours, (res.x - res.x.mean()) * FACTOR, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- simulated truth
+
+
+def test_recovers_simulated_ratings():
+    # Ties independent of strength ("fixed" ties) leave decisive votes exactly Bradley-Terry: drop them.
+    sim = simulate_arena(8, 200_000, tie_rate=0.15, seed=11)
+    board = A.leaderboard(sim, ci="sandwich", ties="drop").set_index("model")
+    truth = true_ratings(sim)
+    z = (board["rating"] - truth.reindex(board.index)) / board["se"]
+    assert np.abs(z).max() < 4
+    assert list(board.index) == list(truth.sort_values(ascending=False).index)
+
+
+def test_bootstrap_intervals_cover_about_95_percent():
+    hits, total = 0, 0
+    for rep in range(60):
+        counts = simulate_counts(5, 3000, ratings=[1000, 1040, 1080, 960, 920], seed=100 + rep)
+        board = A.leaderboard(counts, resamples=200, seed=rep, device="cpu").set_index("model")
+        t = true_ratings(counts).reindex(board.index)
+        inside = (board["lower"] <= t) & (t <= board["upper"])
+        hits += int(inside.sum())
+        total += len(inside)
+    assert 0.88 <= hits / total <= 0.99
+
+
+def test_batched_refit_equals_individual_fits():
+    counts = small_counts(seed=2, k=6, n=4000)
+    for ties in ("half", "davidson"):
+        fit = bt.fit_bt(bt.pair_table(counts), ties=ties)
+        rng = np.random.default_rng(5)
+        resampled = intervals.multinomial_counts(fit.table, 4, rng)
+        import torch
+
+        refitter = intervals._Refitter(fit, torch.device("cpu"), 1e-12, 200)
+        params, _, _ = refitter.refit(torch.as_tensor(resampled))
+        for b in range(4):
+            single = bt.fit_bt(fit.table.with_counts(resampled[b]), ties=ties)
+            got = params[b, : fit.table.n_models].numpy()
+            np.testing.assert_allclose(got - got.mean(), single.theta, atol=1e-9)
+
+
+def test_position_effect_recovered():
+    sim = simulate_arena(6, 60_000, position_bias=30.0, seed=8)
+    board = A.leaderboard(sim, position=True, resamples=200, seed=1)
+    pos = board.attrs["position"]
+    assert pos["lower"] < 30 < pos["upper"]
+    assert pos["lower"] > 0
+
+
+def test_sandwich_close_to_bootstrap_and_cluster_wider():
+    sim = simulate_arena(6, 40_000, n_voters=150, voter_sd=120.0, tie_rate=0.2, seed=21)
+    boot = A.leaderboard(sim, resamples=400, seed=0).set_index("model")
+    sand = A.leaderboard(sim, ci="sandwich").set_index("model")
+    ratio = (sand["se"] / boot["se"].reindex(sand.index)).to_numpy()
+    assert np.all((ratio > 0.8) & (ratio < 1.25))
+    clus = A.leaderboard(sim, ci="cluster", cluster="voter_id", resamples=400, seed=0).set_index("model")
+    clus_sand = A.leaderboard(sim, ci="sandwich", cluster="voter_id").set_index("model")
+    assert (clus["se"] > boot["se"].reindex(clus.index)).mean() >= 0.8
+    ratio = (clus_sand["se"] / clus["se"].reindex(clus_sand.index)).to_numpy()
+    assert np.all((ratio > 0.7) & (ratio < 1.4))
+
+
+# ---------------------------------------------------------------------------------------------- board semantics
+
+
+def test_anchor_fixes_model_with_zero_width_interval():
+    counts = small_counts(seed=3)
+    ref = "m2"
+    board = A.leaderboard(counts, anchor={ref: 1000}, resamples=100, seed=0).set_index("model")
+    assert board.loc[ref, "rating"] == pytest.approx(1000)
+    assert board.loc[ref, "lower"] == pytest.approx(1000) and board.loc[ref, "upper"] == pytest.approx(1000)
+    mean_board = A.leaderboard(counts, ci="none").set_index("model")
+    gaps = mean_board["rating"] - mean_board.loc[ref, "rating"] + 1000
+    np.testing.assert_allclose(board["rating"], gaps.reindex(board.index), atol=1e-9)
+    with pytest.raises(KeyError, match="'m22' is not on the board.*'m2'"):
+        A.leaderboard(counts, anchor={"m22": 1000}, ci="none")
+
+
+def test_board_columns_ranks_and_rank_ub():
+    board = A.leaderboard(small_counts(seed=5, n=3000), resamples=200, seed=0)
+    assert list(board.columns) == A.ratings.BOARD_COLUMNS
+    assert board["rating"].is_monotonic_decreasing
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
+    for row in board.itertuples():
+        assert row.rank_lower <= row.rank <= row.rank_upper
+        assert row.rank_ub == 1 + (board["lower"] > row.upper).sum()
+        assert row.lower <= row.rating <= row.upper
+    assert (board["wins"] + board["losses"] + board["ties"] == board["n_battles"]).all()
+
+
+def test_win_probability_and_prob_better():
+    r = A.rate(small_counts(seed=6), resamples=200, seed=0)
+    top, second = r.board["model"].iloc[0], r.board["model"].iloc[1]
+    wp = A.win_probability(r, top, second)
+    gap = r.board["rating"].iloc[0] - r.board["rating"].iloc[1]
+    assert wp["p"] == pytest.approx(1 / (1 + 10 ** (-gap / 400)))
+    assert wp["lower"] <= wp["p"] <= wp["upper"]
+    assert A.prob_better(r, top, second) + A.prob_better(r, second, top) == pytest.approx(1.0)
+    mat = A.win_matrix(r)
+    np.testing.assert_allclose(mat.values + mat.values.T, np.where(np.eye(len(mat)), np.nan, 1.0))
+
+
+def test_reweight_inverse_pair_and_prior():
+    counts = small_counts(seed=7, pairing="adaptive")
+    plain = A.rate(counts, ci="none")
+    rew = A.rate(counts, ci="none", reweight="inverse_pair")
+    assert not np.allclose(plain.ratings, rew.ratings)
+    shrunk = A.rate(counts, ci="none", prior=50.0)
+    assert np.ptp(shrunk.ratings) < np.ptp(plain.ratings)
+
+
+def test_elo_online_hand_computed():
+    votes = pd.DataFrame({"model_a": ["a", "a", "b"], "model_b": ["b", "c", "c"],
+                          "winner": ["model_a", "tie", "model_b"]})
+    r = A.rate(votes, method="elo", ci="none")
+    ra = rb = rc = 1000.0
+    ra, rb = ra + 4 * (1 - 0.5), rb + 4 * (0 - 0.5)
+    ea = 1 / (1 + 10 ** ((rc - ra) / 400))
+    ra, rc = ra + 4 * (0.5 - ea), rc + 4 * (0.5 - (1 - ea))
+    eb = 1 / (1 + 10 ** ((rc - rb) / 400))
+    rb, rc = rb + 4 * (0 - eb), rc + 4 * (1 - (1 - eb))
+    got = r.board.set_index("model")["rating"]
+    np.testing.assert_allclose([got["a"], got["b"], got["c"]], [ra, rb, rc], atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def test_disconnected_graph_names_components():
+    counts = pd.concat([two_model_counts(5, 3, 1), two_model_counts(4, 4, 0).replace({"a": "x", "b": "y"})])
+    with pytest.raises(A.FitError, match=r"2 disconnected components.*\[a, b\].*\[x, y\]"):
+        A.leaderboard(counts, ci="none")
+
+
+def test_perfect_record_suggests_prior_and_prior_handles_it():
+    counts = pd.concat([two_model_counts(5, 0, 0), two_model_counts(3, 2, 1).replace({"a": "c"})])
+    with pytest.raises(A.FitError, match="never lost.*prior="):
+        A.leaderboard(counts, ci="none")
+    board = A.leaderboard(counts, ci="none", prior=1.0)
+    assert np.isfinite(board["rating"]).all()
+
+
+def test_other_named_errors():
+    with pytest.raises(A.FitError, match="at least two"):
+        bt.check_identifiable(bt.PairTable(pd.Index(["a"]), np.array([], int), np.array([], int), np.zeros((0, 3)),
+                                           False, np.ones(0), np.array([], int), np.array([], int)))
+    with pytest.raises(A.VoteError, match="negative"):
+        A.leaderboard(two_model_counts(3, -1, 0), ci="none")
+    with pytest.raises(A.VoteError, match="non-integer"):
+        A.leaderboard(two_model_counts(3, 1.5, 0), ci="none")
+    with pytest.raises(ValueError, match="ties must be one of"):
+        A.leaderboard(two_model_counts(3, 1, 0), ties="halfs")
+    with pytest.raises(ValueError, match="unknown recipe"):
+        A.leaderboard(two_model_counts(3, 1, 0), recipe="lmsys")
+    with pytest.raises(ValueError, match="cluster="):
+        A.leaderboard(two_model_counts(3, 1, 0), ci="cluster")
+
+
+# ---------------------------------------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def arena_counts():
+    from analysis import datasets
+
+    return datasets.chatbot_arena_2024_08_14()
+
+
+def test_fastchat_recipe_reproduces_published_top_three(arena_counts):
+    board = A.leaderboard(arena_counts, recipe="fastchat", resamples=200, seed=0)
+    assert list(board["model"].head(3)) == ["chatgpt-4o-latest", "gemini-1.5-pro-exp-0801", "gpt-4o-2024-05-13"]
+    top = board.iloc[0]
+    assert abs(top["rating"] - 1314) <= 5
+    assert 3 <= (top["upper"] - top["lower"]) / 2 <= 7
+    assert board.attrs["grad_norm"] <= 1e-10
+    assert board.set_index("model").loc["mixtral-8x7b-instruct-v0.1", "rating"] == pytest.approx(1114)
+    assert board.attrs["votes"] == 1_670_250
