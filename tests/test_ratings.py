@@ -166,16 +166,31 @@ def test_batched_refit_equals_individual_fits():
     counts = small_counts(seed=2, k=6, n=4000)
     for ties in ("half", "davidson"):
         fit = bt.fit_bt(bt.pair_table(counts), ties=ties)
-        rng = np.random.default_rng(5)
-        resampled = intervals.multinomial_counts(fit.table, 4, rng)
+        resampled = intervals.multinomial_counts(fit.table, 4, 5)
         import torch
 
         refitter = intervals._Refitter(fit, torch.device("cpu"), 1e-12, 200)
-        params, _, _ = refitter.refit(torch.as_tensor(resampled))
+        params, _, _ = refitter.refit(resampled)
         for b in range(4):
-            single = bt.fit_bt(fit.table.with_counts(resampled[b]), ties=ties)
+            single = bt.fit_bt(fit.table.with_counts(resampled[b].numpy()), ties=ties)
             got = params[b, : fit.table.n_models].numpy()
             np.testing.assert_allclose(got - got.mean(), single.theta, atol=1e-9)
+
+
+def test_multinomial_counts_have_multinomial_moments():
+    counts = small_counts(seed=9, k=4, n=600)
+    table = bt.pair_table(counts)
+    draws = intervals.multinomial_counts(table, 20_000, 1).numpy().reshape(20_000, -1)
+    p = table.counts.reshape(-1) / table.counts.sum()
+    n = table.counts.sum()
+    assert (draws.sum(1) == n).all()
+    np.testing.assert_allclose(draws.mean(0), n * p, atol=4 * np.sqrt(n * p * (1 - p) / 20_000).max())
+    cov = np.cov(draws, rowvar=False)
+    want = n * (np.diag(p) - np.outer(p, p))
+    assert np.abs(cov - want).max() < 0.1 * np.abs(want).max()
+    once = intervals.multinomial_counts(table, 5, 1).numpy()
+    np.testing.assert_array_equal(once, intervals.multinomial_counts(table, 5, 1).numpy())
+    assert not np.array_equal(once, intervals.multinomial_counts(table, 5, 2).numpy())
 
 
 def test_position_effect_recovered():
