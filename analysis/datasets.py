@@ -187,6 +187,18 @@ def find_data(name: str, path: str | os.PathLike | None = None) -> Path:
     )
 
 
+def available(name: str, path: str | os.PathLike | None = None) -> bool:
+    """Whether data set ``name`` can be loaded here (packaged data always can; folder data sets when found)."""
+    ds = _get(name)
+    if ds.marker is None:
+        return True
+    try:
+        find_data(ds.name, path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------------------------- Chatbot Arena
 
 
