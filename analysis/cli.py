@@ -106,10 +106,12 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     from .report import demo
 
     p = argparse.ArgumentParser(prog="python -m analysis demo", description="Run the main job on embedded data.")
-    p.add_argument("--out", default="figures")
+    p.add_argument("--out", default="figures", help="folder for figures")
+    p.add_argument("--reports", default="reports", help="folder for executed notebooks and HTML exports")
     p.add_argument("--resamples", type=int, default=1000)
+    p.add_argument("--small", action="store_true", help="run the notebooks with their small CI parameters")
     args = p.parse_args(argv)
-    for path in demo(args.out, resamples=args.resamples):
+    for path in demo(args.out, reports=args.reports, resamples=args.resamples, small=args.small):
         print(f"wrote {path}")
     return 0
 

@@ -97,9 +97,7 @@ def multinomial_counts(table: PairTable, n_draws: int, generator=None, device="c
     import torch
 
     if generator is None or isinstance(generator, int):
-        seed = generator
-        generator = torch.Generator(device=device)
-        generator.manual_seed(seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0]))
+        generator = _generator(_chunk_seeds(generator, 1)[0], device)
     counts = torch.as_tensor(table.counts, dtype=torch.float64, device=device)
     n_g = counts.sum(1)
     total = n_g.sum()
@@ -230,20 +228,24 @@ class _Refitter:
 
 
 def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_iter: int, progress: bool,
-                 kind: str) -> Draws:
-    """Refit each chunk of resampled counts while the next chunk is drawn in a background thread."""
+                 kind: str, workers: int = 2) -> Draws:
+    """Refit chunks of resampled counts in order while the next chunks are drawn in background threads.
+
+    ``produce(chunk_index, size)`` must be deterministic per chunk (its own random stream), so results do not
+    depend on thread scheduling. Torch kernels release the GIL, so sampling and refitting share the cores.
+    """
     import torch
     from tqdm.auto import tqdm
 
     refitter = _Refitter(fit, device, tol, max_iter)
     out, iters, worst = [], 0, 0.0
-    with (torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool,
+    with (torch.inference_mode(), ThreadPoolExecutor(max_workers=workers) as pool,
           tqdm(total=sum(sizes), desc=f"{kind} refits", disable=not progress, leave=False) as bar):
-        future = pool.submit(_in_inference_mode, produce, sizes[0]) if sizes else None
-        for k, size in enumerate(sizes):
-            counts = future.result()
-            if k + 1 < len(sizes):
-                future = pool.submit(_in_inference_mode, produce, sizes[k + 1])
+        pending = [pool.submit(_in_inference_mode, produce, c, n) for c, n in enumerate(sizes[:workers])]
+        for c, size in enumerate(sizes):
+            counts = pending.pop(0).result()
+            if c + workers < len(sizes):
+                pending.append(pool.submit(_in_inference_mode, produce, c + workers, sizes[c + workers]))
             params, it, step = refitter.refit(counts)
             out.append(params.cpu().numpy())
             iters, worst = max(iters, it), max(worst, step)
@@ -256,18 +258,23 @@ def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_
                  tau=params[:, idx] if fit.tau is not None else None, iterations=iters, kind=kind, max_step=worst)
 
 
-def _in_inference_mode(produce, size):
+def _in_inference_mode(produce, chunk, size):
     import torch
 
     with torch.inference_mode():
-        return produce(size)
+        return produce(chunk, size)
 
 
-def _generator(seed: int | None, device):
+def _chunk_seeds(seed: int | None, n_chunks: int) -> list[int]:
+    """One independent 64-bit seed per chunk, so each chunk's draws are fixed whatever thread runs it."""
+    return [int(s.generate_state(1, np.uint64)[0]) for s in np.random.SeedSequence(seed).spawn(n_chunks)]
+
+
+def _generator(seed: int, device):
     import torch
 
     gen = torch.Generator(device=device)
-    gen.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+    gen.manual_seed(seed)
     return gen
 
 
@@ -287,12 +294,15 @@ def bootstrap(
     points at scale 400), far below the Monte Carlo error of percentile intervals.
     """
     dev = resolve_device(device)
-    gen = _generator(seed, dev)
     table = fit.table
     size = _chunk_size(len(table.i), table.n_models, resamples)
     sizes = [min(size, resamples - s) for s in range(0, resamples, size)]
-    return _draw_params(fit, lambda n: multinomial_counts(table, n, gen, dev), sizes, dev, tol, max_iter,
-                        progress, "bootstrap")
+    seeds = _chunk_seeds(seed, len(sizes))
+
+    def produce(chunk, n):
+        return multinomial_counts(table, n, _generator(seeds[chunk], dev), dev)
+
+    return _draw_params(fit, produce, sizes, dev, tol, max_iter, progress, "bootstrap")
 
 
 def cluster_bootstrap(
@@ -314,14 +324,15 @@ def cluster_bootstrap(
     import torch
 
     dev = resolve_device(device)
-    rng = np.random.default_rng(seed)
     n_clusters = matrix.shape[0]
     table = fit.table
     size = _chunk_size(len(table.i), table.n_models, resamples)
     sizes = [min(size, resamples - s) for s in range(0, resamples, size)]
+    seeds = _chunk_seeds(seed, len(sizes))
     mat_t = matrix.T.tocsr()
 
-    def produce(n):
+    def produce(chunk, n):
+        rng = np.random.default_rng(seeds[chunk])
         weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n)
         counts = np.asarray(mat_t @ weights.T).T.reshape(n, -1, 3)
         return torch.as_tensor(counts, dtype=torch.float64, device=dev)
