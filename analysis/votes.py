@@ -151,7 +151,8 @@ def read_votes(
     -------
     pandas.DataFrame
         One row per battle: ``model_a``, ``model_b`` (categoricals sharing the sorted model names),
-        ``winner`` (categorical over :data:`WINNERS`) and the optional columns present. The validation
+        ``winner`` (categorical over :data:`WINNERS`), the optional columns present (timestamps parsed) and
+        any other columns unchanged. The validation
         report (rows read, rows used, each exclusion with its count) is in ``df.attrs["report"]``.
 
     Raises
@@ -221,13 +222,15 @@ def read_votes(
             if col == "timestamp" and not pd.api.types.is_datetime64_any_dtype(values):
                 values = _to_datetime(values)
             out[col] = values
-    extra = [c for c in raw.columns if c not in out.columns and c not in REQUIRED]
+    # Other columns (strata such as a benchmark dimension) are kept as they are, so by= and cluster= can use them.
+    for col in raw.columns:
+        if col not in out.columns and col not in REQUIRED:
+            out[col] = raw[col][keep].reset_index(drop=True)
     out.attrs["report"] = {
         "rows_read": n_read,
         "rows_used": int(keep.sum()),
         "excluded": excluded,
         "models": len(models),
-        "columns_ignored": extra,
     }
     return out
 
