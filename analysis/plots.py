@@ -388,8 +388,9 @@ def _unique(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
-def _check_known(names: Iterable[str], known: Iterable[str], func: str, what: str) -> None:
-    missing = [name for name in names if name not in set(known)]
+def _check_known(names: Iterable[str], known: Iterable[Any], func: str, what: str) -> None:
+    known = set(known)
+    missing = [name for name in names if name not in known]
     if missing:
         raise ValueError(f"{func}(): {what} not in data: {', '.join(map(repr, missing))}")
 
@@ -459,6 +460,8 @@ def _interval_plot(
     if order is not None:
         models = [str(m) for m in order]
         _check_known(models, rows["model"], func, "models in order=")
+        if not models:
+            raise ValueError(f"{func}(): order= is empty")
     else:
         # Rank by the first hue level (the reference board, e.g. ours); models it lacks slot in by their mean.
         first = rows[rows["hue"] == levels[0]].set_index("model")["value"]

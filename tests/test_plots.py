@@ -215,7 +215,7 @@ def test_rank_intervals_order_and_extents(board):
         plots.rank_intervals(board, rank="rk")
 
 
-def test_forest_on_a_fitted_leaderboard():
+def test_plots_on_a_fitted_leaderboard():
     import analysis
     from analysis.simulate import simulate_arena
 
@@ -226,6 +226,13 @@ def test_forest_on_a_fitted_leaderboard():
     assert _rows_top_down(left) == list(fitted.sort_values("rating", ascending=False)["model"])
     _assert_ends(_intervals(left, "forest-interval"), fitted, "lower", "upper")
     _assert_ends(_intervals(right, "rank_intervals-interval"), fitted, "rank_lower", "rank_upper")
+    tidy = analysis.win_matrix(fitted, tidy=True)
+    heat = plots.heatmap(tidy)
+    best_first = list(fitted.sort_values("rating", ascending=False)["model"])
+    assert [t.get_text() for t in heat.get_yticklabels()] == best_first
+    expected = tidy.pivot(index="model_a", columns="model_b", values="p").loc[best_first, best_first]
+    np.testing.assert_allclose(_by_gid(heat, "heatmap-image")[0].get_array().filled(np.nan), expected,
+                               equal_nan=True)
 
 
 # ---------------------------------------------------------------------------------------------- heatmap
