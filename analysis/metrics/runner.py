@@ -1,0 +1,477 @@
+"""``evaluate``: score videos on VBench dimensions, batched across videos, resumable, sharded with torchrun.
+
+Flow: discover videos -> (resume: drop what the journal already has) -> this rank's shard -> decode in a
+background thread, chunk by chunk -> every dimension consumes each chunk (network dimensions push frames into
+one :class:`FrameBatcher` per backbone, shared by all videos) -> a video whose dimensions have all finished is
+journaled -> ranks' records are gathered on rank 0 -> aggregates, JSON and CSV written atomically.
+
+Why results do not depend on interruption or sharding: per-video records depend only on the video (fixed-shape
+padded batches, see :mod:`.batching`), the journal keeps them at full precision, and aggregates use exactly
+rounded sums (:func:`math.fsum`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from . import backbones, io
+from .batching import BatchError, FrameBatcher
+from .dimensions import (
+    UNSUPPORTED,
+    AestheticQuality,
+    BackgroundConsistency,
+    Chunk,
+    Dimension,
+    DynamicDegree,
+    SubjectConsistency,
+    TemporalFlickering,
+    VideoState,
+)
+from .flow import make_flow
+from .vbench import aggregate_dimension
+from .video import Prefetcher, VideoItem, VideoMeta, discover
+from .weights import load_state_dict, require, weight_path
+
+SUPPORTED = (
+    "subject_consistency",
+    "background_consistency",
+    "temporal_flickering",
+    "dynamic_degree",
+    "aesthetic_quality",
+)
+DIMENSIONS = SUPPORTED + tuple(UNSUPPORTED)
+COLUMNS = ["video", "model", "prompt", "dimension", "score", "status", "error", "backend"]
+NETWORK_BACKENDS = {
+    "subject_consistency": "dino_vitb16",
+    "background_consistency": "clip_vitb32",
+    "aesthetic_quality": "clip_vitl14+laion_aesthetic",
+}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> this rank's CUDA device when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r} requested but CUDA is not available here; use --device auto or cpu"
+        )
+    return dev
+
+
+def load_network(key: str, cache: str | os.PathLike[str] | None = None) -> nn.Module:
+    """A backbone from the local weight cache (raises :class:`MissingWeightsError` if a file is absent).
+
+    Keys: ``dino_vitb16``, ``clip_vitb32``, ``clip_vitl14+laion_aesthetic`` (CLIP ViT-L/14 + LAION head).
+    """
+    if key == "dino_vitb16":
+        return backbones.dino_from_state_dict(load_state_dict(require("dino_vitb16", cache)))
+    if key == "clip_vitb32":
+        return backbones.clip_visual_from_state_dict(load_state_dict(require("clip_vitb32", cache)))
+    if key == "clip_vitl14+laion_aesthetic":
+        head_path = require("laion_aesthetic_l14", cache)  # check both files before the slow load
+        visual = backbones.clip_visual_from_state_dict(load_state_dict(require("clip_vitl14", cache)))
+        head = backbones.aesthetic_head_from_state_dict(load_state_dict(head_path))
+        return backbones.ClipAesthetic(visual, head).eval()
+    raise KeyError(key)
+
+
+def build_dimensions(
+    names: Sequence[str],
+    device: torch.device,
+    batch_size: int,
+    cache: str | os.PathLike[str] | None = None,
+    networks: dict[str, nn.Module] | None = None,
+    amp: bool = False,
+) -> dict[str, Dimension]:
+    """Instantiate the supported dimensions among ``names``, loading their networks once.
+
+    ``networks`` may supply modules by backend key (see :data:`NETWORK_BACKENDS`), e.g. random-weight models
+    in tests; anything not supplied is loaded from the cache.
+    """
+    networks = dict(networks or {})
+    dims: dict[str, Dimension] = {}
+    for name in names:
+        if name == "temporal_flickering":
+            dims[name] = TemporalFlickering()
+        elif name == "dynamic_degree":
+            raft = weight_path("raft_things", cache)
+            flow, note = make_flow(str(raft) if raft.is_file() else None, device)
+            dims[name] = DynamicDegree(flow, note)
+        elif name in NETWORK_BACKENDS:
+            key = NETWORK_BACKENDS[name]
+            model = networks[key] if key in networks else load_network(key, cache)
+            batcher = FrameBatcher(model.to(device).eval(), batch_size, device, amp=amp)
+            cls = {
+                "subject_consistency": SubjectConsistency,
+                "background_consistency": BackgroundConsistency,
+                "aesthetic_quality": AestheticQuality,
+            }[name]
+            dims[name] = cls(batcher, key)
+    return dims
+
+
+def _dist() -> tuple[int, int]:
+    # (rank, world size) of an initialised process group, else (0, 1).
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _maybe_init_dist(device: torch.device) -> bool:
+    """Join the torchrun process group when launched with WORLD_SIZE > 1; True if we created it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
+        return False
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group(backend=backend)
+    return True
+
+
+def _barrier() -> None:
+    if _dist()[1] > 1:
+        torch.distributed.barrier()
+
+
+class _Run:
+    """The per-rank processing loop: decode, feed dimensions, finish and journal videos."""
+
+    def __init__(
+        self,
+        dims: dict[str, Dimension],
+        device: torch.device,
+        journal: Path | None,
+        on_video_done: Callable[[str], None] | None,
+        bar: Any,
+    ) -> None:
+        self.dims = dims
+        self.device = device
+        self.journal = journal
+        self.on_video_done = on_video_done
+        self.bar = bar
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.open: dict[int, tuple[VideoItem, dict[str, VideoState], bool]] = {}
+
+    def run(self, work: list[tuple[VideoItem, list[str]]], chunk_frames: int) -> None:
+        prefetch = Prefetcher([item.path for item, _ in work], chunk_frames)
+        try:
+            for kind, i, payload in prefetch:
+                self._handle(work, kind, i, payload)
+                self._finish_ready()
+        finally:
+            prefetch.close()
+        for dim in self.dims.values():
+            batcher = getattr(dim, "batcher", None)
+            if batcher is not None:
+                batcher.flush()
+        self._finish_ready()
+        if self.open:
+            raise RuntimeError(f"{len(self.open)} video(s) never completed")
+
+    def _handle(self, work: list[tuple[VideoItem, list[str]]], kind: str, i: int, payload: Any) -> None:
+        item, names = work[i]
+        if kind == "meta":
+            self.open[i] = (item, {n: self.dims[n].start(payload) for n in names}, False)
+            return
+        if i not in self.open:  # failed before metadata: give every dimension a blank state
+            self.open[i] = (item, {n: self.dims[n].start(VideoMeta(0.0)) for n in names}, False)
+        _, states, _ = self.open[i]
+        if kind == "chunk":
+            chunk = Chunk(payload, self.device)
+            for name, state in states.items():
+                if state.error is None:
+                    try:
+                        self.dims[name].feed(state, chunk)
+                    except BatchError:
+                        raise
+                    except Exception as e:  # one bad video must not stop the run
+                        state.error = f"{type(e).__name__}: {e}"
+        elif kind == "error":
+            for state in states.values():
+                state.error = state.error or str(payload)
+        elif kind == "end":
+            for state in states.values():
+                if state.error is None and state.n_frames == 0:
+                    state.error = "no frames decoded"
+            self.open[i] = (item, states, True)
+
+    def _finish_ready(self) -> None:
+        for i in list(self.open):
+            item, states, ended = self.open[i]
+            if not ended or not all(self.dims[n].done(s) for n, s in states.items()):
+                continue
+            results = {n: self.dims[n].finish(s) for n, s in states.items()}
+            del self.open[i]
+            self.records[item.path] = results
+            if self.journal is not None:
+                io.append_journal(self.journal, {"video": item.path, "results": results})
+            if self.bar is not None:
+                self.bar.update(1)
+            if self.on_video_done is not None:
+                self.on_video_done(item.path)
+
+
+def _gather(records: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    # All ranks' records on every rank (small: a few numbers per video and dimension).
+    rank, world = _dist()
+    if world == 1:
+        return records
+    parts: list[Any] = [None] * world
+    torch.distributed.all_gather_object(parts, records)
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
+    for part in parts:
+        for video, res in part.items():
+            merged.setdefault(video, {}).update(res)
+    return merged
+
+
+def _frame(
+    items: list[VideoItem],
+    names: Sequence[str],
+    records: dict[str, dict[str, dict[str, Any]]],
+    backends: dict[str, str],
+) -> pd.DataFrame:
+    rows = []
+    for item in items:
+        for name in names:
+            if name in UNSUPPORTED:
+                rec = {"status": "unsupported", "score": None, "error": UNSUPPORTED[name], "backend": ""}
+            else:
+                rec = records.get(item.path, {}).get(name)
+                if rec is None:
+                    rec = {
+                        "status": "missing",
+                        "score": None,
+                        "error": "no result",
+                        "backend": backends[name],
+                    }
+            rows.append(
+                {
+                    "video": item.path,
+                    "model": item.model,
+                    "prompt": item.prompt,
+                    "dimension": name,
+                    "score": rec.get("score"),
+                    "status": rec["status"],
+                    "error": rec.get("error", ""),
+                    "backend": rec.get("backend", backends.get(name, "")),
+                }
+            )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["score"] = frame["score"].astype("float64")
+    return frame
+
+
+def write_outputs(
+    out: str | os.PathLike[str],
+    items: list[VideoItem],
+    names: Sequence[str],
+    records: dict[str, dict[str, dict[str, Any]]],
+    dims: dict[str, Dimension],
+) -> pd.DataFrame:
+    """Write ``scores.csv``, ``<dim>_eval_results.json`` and ``summary.json`` atomically; return scores."""
+    out = Path(out)
+    backends = {n: d.backend for n, d in dims.items()}
+    frame = _frame(items, names, records, backends)
+    summary = {}
+    for name in names:
+        if name in UNSUPPORTED:
+            summary[name] = {"status": "unsupported", "reason": UNSUPPORTED[name]}
+            continue
+        recs = [records[i.path][name] for i in items if name in records.get(i.path, {})]
+        agg = aggregate_dimension(name, recs)
+        per_video = [
+            {
+                "video_path": i.path,
+                "video_results": records[i.path][name]["video_results"],
+                "backend": records[i.path][name]["backend"],
+            }
+            for i in items
+            if records.get(i.path, {}).get(name, {}).get("status") == "ok"
+        ]
+        io.write_atomic(out / f"{name}_eval_results.json", json.dumps({name: [agg, per_video]}, indent=2))
+        counts = pd.Series([r["status"] for r in recs]).value_counts().to_dict() if recs else {}
+        summary[name] = {
+            "aggregate": agg,
+            "backend": dims[name].backend,
+            "note": dims[name].note,
+            "videos": {str(k): int(v) for k, v in counts.items()},
+        }
+    io.write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    io.write_atomic(out / "scores.csv", frame.to_csv(index=False))
+    return frame
+
+
+def evaluate(
+    videos: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    dimensions: Sequence[str] | str = SUPPORTED,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 16,
+    resume: bool = False,
+    manifest: str | os.PathLike[str] | None = None,
+    chunk_frames: int = 32,
+    cache_dir: str | os.PathLike[str] | None = None,
+    amp: bool = False,
+    progress: bool = True,
+    networks: dict[str, nn.Module] | None = None,
+    on_video_done: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Score videos on VBench dimensions.
+
+    Parameters
+    ----------
+    videos : path or sequence of paths
+        A folder (one subfolder per model, or holding ``manifest.csv``), a manifest CSV, or video files; see
+        :func:`analysis.metrics.video.discover`.
+    dimensions : sequence of str or comma-separated str
+        Among :data:`DIMENSIONS`; ``motion_smoothness`` and ``imaging_quality`` are reported as unsupported.
+    out : path, optional
+        Output folder for ``scores.csv``, ``<dim>_eval_results.json``, ``summary.json`` and the resume
+        journal. Without it nothing is written and ``resume`` is unavailable.
+    device : {"auto", "cpu", "cuda", ...}
+        Compute device; ``auto`` picks this rank's GPU when there is one.
+    batch_size : int
+        Frames per network forward pass, mixed across videos.
+    resume : bool
+        Skip the videos the journal in ``out`` already holds (their recorded results are kept); failed
+        videos are tried again.
+    manifest : path, optional
+        CSV with columns video, model[, prompt] overriding the folder layout.
+    chunk_frames : int
+        Frames decoded and moved to the device at a time; bounds memory for long videos.
+    cache_dir : path, optional
+        Weight cache; default ``$VBENCH_CACHE_DIR`` or ``~/.cache/vbench``.
+    amp : bool
+        Autocast network passes to float16 on CUDA.
+    progress : bool
+        Show a progress bar over videos (rank 0 only).
+    networks : dict, optional
+        Backbones by key (``dino_vitb16``, ``clip_vitb32``, ``clip_vitl14+laion_aesthetic``) instead of
+        loading them from the cache.
+    on_video_done : callable, optional
+        Called with each video's path once its results are journaled (a test hook for interruptions).
+
+    Returns
+    -------
+    DataFrame
+        One row per video and dimension: video, model, prompt, dimension, score (0-1, VBench's
+        per-video value; dynamic degree 1.0 / 0.0), status (ok / failed / skipped / unsupported), error,
+        backend. ``attrs["aggregates"]`` holds each dimension's VBench aggregate, ``attrs["notes"]`` the
+        backend notes (e.g. why dynamic degree runs on Farneback flow).
+
+    Notes
+    -----
+    Under ``torchrun`` (WORLD_SIZE > 1) each rank scores every WORLD_SIZE-th remaining video and rank 0
+    writes the merged outputs; every rank returns the merged frame.
+    """
+    names = [d.strip() for d in dimensions.split(",")] if isinstance(dimensions, str) else list(dimensions)
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown dimension(s) {unknown}; known: {', '.join(DIMENSIONS)}")
+    if resume and out is None:
+        raise ValueError("resume needs an output folder")
+    dev = resolve_device(device)
+    created = _maybe_init_dist(dev)
+    try:
+        return _evaluate(
+            videos,
+            names,
+            out,
+            dev,
+            batch_size,
+            resume,
+            manifest,
+            chunk_frames,
+            cache_dir,
+            amp,
+            progress,
+            networks,
+            on_video_done,
+        )
+    finally:
+        if created:
+            torch.distributed.destroy_process_group()
+
+
+def _evaluate(
+    videos: Any,
+    names: list[str],
+    out: Any,
+    dev: torch.device,
+    batch_size: int,
+    resume: bool,
+    manifest: Any,
+    chunk_frames: int,
+    cache_dir: Any,
+    amp: bool,
+    progress: bool,
+    networks: dict[str, nn.Module] | None,
+    on_video_done: Callable[[str], None] | None,
+) -> pd.DataFrame:
+    from tqdm.auto import tqdm
+
+    rank, world = _dist()
+    items = discover(videos, manifest)
+    paths = [i.path for i in items]
+    if len(set(paths)) != len(paths):
+        raise ValueError("the same video is listed twice")
+    supported = [n for n in names if n not in UNSUPPORTED]
+    dims = build_dimensions(supported, dev, batch_size, cache_dir, networks, amp)
+
+    previous: dict[str, dict[str, dict[str, Any]]] = {}
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        if resume:
+            # Failed videos are tried again (the file may have been fixed); ok and skipped ones are kept.
+            previous = {
+                v: {d: r for d, r in res.items() if r.get("status") != "failed"}
+                for v, res in io.read_journals(out).items()
+            }
+        elif rank == 0:
+            io.clear_journals(out)
+    _barrier()  # every rank has read the journal (or rank 0 cleared it) before anyone writes to it
+
+    work = [(item, [n for n in supported if n not in previous.get(item.path, {})]) for item in items]
+    work = [w for w in work if w[1]][rank::world]
+    bar = tqdm(
+        total=len(work),
+        desc=f"videos (rank {rank})" if world > 1 else "videos",
+        unit="video",
+        disable=not progress or rank != 0,
+    )
+    journal = io.journal_path(out, rank) if out is not None else None
+    runner = _Run(dims, dev, journal, on_video_done, bar)
+    try:
+        runner.run(work, chunk_frames)
+    finally:
+        bar.close()
+
+    records = _gather(runner.records)
+    merged = {v: dict(r) for v, r in previous.items()}
+    for video, res in records.items():
+        merged.setdefault(video, {}).update(res)
+    if out is not None and rank == 0:
+        frame = write_outputs(out, items, names, merged, dims)
+    else:
+        frame = _frame(items, names, merged, {n: d.backend for n, d in dims.items()})
+    _barrier()
+    frame.attrs["notes"] = {n: d.note for n, d in dims.items() if d.note}
+    frame.attrs["aggregates"] = {
+        n: aggregate_dimension(n, [merged[i.path][n] for i in items if n in merged.get(i.path, {})])
+        for n in supported
+    }
+    return frame

@@ -1,0 +1,720 @@
+"""Reproduce a published board: rebuild it from votes with the publisher's recipe and say where it disagrees.
+
+``compare_to_published(board, published)`` lines up our board with published figures (names matched exactly,
+case-insensitively, or through an explicit alias map; unmatched models are listed on both sides, never dropped)
+and measures agreement: Kendall tau with an interval, Spearman, rank changes, rating differences after aligning
+the two gauges, the share of published ratings inside our intervals and of published intervals overlapping ours.
+
+``write_report`` writes the comparison as one self-contained HTML or Markdown file (the figure is embedded as a
+base64 PNG), and ``reproduce_main`` is the ``python -m analysis reproduce`` command.
+
+Units: ratings and differences in Elo points of the board's scale; ranks are competition ranks (1 = best).
+Why align: a board's ratings are defined up to a constant (the gauge: the mean, or an anchor model), so two
+boards are compared after removing any constant offset between them, unless both already use the same anchor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import difflib
+import html
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .ratings import RECIPES, Ratings
+
+_SYNONYMS = {
+    "model": ("model", "name", "model_name", "Model"),
+    "rating": ("rating", "elo", "score", "arena_score", "arena score", "arena elo rating", "arena elo"),
+    "lower": ("lower", "ci_lower", "rating_lower", "lower_ci"),
+    "upper": ("upper", "ci_upper", "rating_upper", "upper_ci"),
+    "rank": ("rank", "published_rank", "rank_ub", "rank (ub)"),
+}
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def read_published(published: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    """Published figures from a frame, a CSV / JSON / Parquet file, or a published data set name."""
+    if isinstance(published, pd.DataFrame):
+        return published
+    text = os.fspath(published)
+    path = Path(text)
+    if path.exists():
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            return pd.read_json(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    if any(sep in text for sep in ("/", "\\")) or path.suffix:
+        raise FileNotFoundError(f"published figures file not found: {text}")
+    from . import datasets
+
+    return datasets.load(text)
+
+
+def _find_column(frame: pd.DataFrame, role: str, given: str | None, required: bool) -> str | None:
+    if given is not None:
+        if given not in frame.columns:
+            raise KeyError(f"published figures have no {role} column {given!r}; found {list(frame.columns)}")
+        return given
+    lowered = {str(c).strip().lower(): c for c in frame.columns}
+    for name in _SYNONYMS[role]:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    if required:
+        raise KeyError(f"published figures have no {role} column (looked for {list(_SYNONYMS[role])}); "
+                       f"found {list(frame.columns)}. Name it with {role}=")
+    return None
+
+
+def _published_frame(published: pd.DataFrame, model: str | None, rating: str | None, lower: str | None,
+                     upper: str | None, rank: str | None) -> pd.DataFrame:
+    """model, rating, lower, upper, rank (absolute bounds; offsets such as ci95_minus/plus are converted)."""
+    mcol = _find_column(published, "model", model, True)
+    rcol = _find_column(published, "rating", rating, True)
+    out = pd.DataFrame({"model": published[mcol].astype("string").str.strip(),
+                        "rating": pd.to_numeric(published[rcol], errors="coerce").astype(float)})
+    lcol, ucol = _find_column(published, "lower", lower, False), _find_column(published, "upper", upper, False)
+    if lcol and ucol:
+        out["lower"] = pd.to_numeric(published[lcol], errors="coerce").astype(float)
+        out["upper"] = pd.to_numeric(published[ucol], errors="coerce").astype(float)
+    elif {"ci95_minus", "ci95_plus"} <= set(published.columns):
+        # Artificial Analysis publishes offsets ("-9/+9"): absolute bounds are rating + offset.
+        out["lower"] = out["rating"] + published["ci95_minus"].to_numpy(float)
+        out["upper"] = out["rating"] + published["ci95_plus"].to_numpy(float)
+    else:
+        out["lower"] = out["upper"] = np.nan
+    kcol = _find_column(published, "rank", rank, False)
+    out["rank"] = pd.to_numeric(published[kcol], errors="coerce").astype(float) if kcol else np.nan
+    if out["model"].isna().any():
+        raise ValueError(f"published column {mcol!r} has {int(out['model'].isna().sum())} empty model name(s)")
+    dup = out["model"][out["model"].duplicated()]
+    if len(dup):
+        raise ValueError(f"published figures list model(s) more than once: {dup.tolist()[:5]}")
+    if out["rating"].isna().all() and out["rank"].isna().all():
+        raise ValueError(f"published column {rcol!r} has no numeric rating and there is no rank to compare")
+    return out
+
+
+def read_aliases(aliases: Mapping[str, str] | str | os.PathLike | None) -> dict[str, str]:
+    """An alias map ``{published name: our name}`` from a dict, a JSON object file, or a two-column CSV.
+
+    The CSV may name its columns ``published`` and ``ours`` (any order); otherwise the first column is the
+    published name and the second ours.
+    """
+    if aliases is None:
+        return {}
+    if isinstance(aliases, Mapping):
+        return {str(k): str(v) for k, v in aliases.items()}
+    path = Path(os.fspath(aliases))
+    if not path.exists():
+        raise FileNotFoundError(f"alias file not found: {path}")
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"alias file {path} must hold a JSON object {{published name: our name}}")
+        return {str(k): str(v) for k, v in data.items()}
+    frame = pd.read_csv(path)
+    if {"published", "ours"} <= set(frame.columns):
+        pub, ours = frame["published"], frame["ours"]
+    elif frame.shape[1] >= 2:
+        pub, ours = frame.iloc[:, 0], frame.iloc[:, 1]
+    else:
+        raise ValueError(f"alias file {path} needs two columns (published, ours); found {list(frame.columns)}")
+    return dict(zip(pub.astype(str).str.strip(), ours.astype(str).str.strip(), strict=True))
+
+
+def _our_board(board: Ratings | pd.DataFrame) -> pd.DataFrame:
+    frame = board.board if isinstance(board, Ratings) else board
+    missing = [c for c in ("model", "rating") if c not in frame.columns]
+    if missing:
+        raise KeyError(f"our board is missing column(s) {missing}; found {list(frame.columns)}")
+    out = pd.DataFrame({"model": frame["model"].astype("string"), "rating": frame["rating"].to_numpy(float)})
+    for col in ("lower", "upper"):
+        out[col] = frame[col].to_numpy(float) if col in frame.columns else np.nan
+    out["rank"] = (frame["rank"].to_numpy(float) if "rank" in frame.columns
+                   else stats.rankdata(-out["rating"], method="min").astype(float))
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def _normal(name: str) -> str:
+    return " ".join(str(name).lower().split())
+
+
+def match_models(ours: Sequence[str], published: Sequence[str], aliases: Mapping[str, str] | None = None
+                 ) -> pd.DataFrame:
+    """Match published names to ours: alias map first, then exact, then case- and space-insensitive.
+
+    Returns
+    -------
+    pandas.DataFrame
+        published_model, model (ours, <NA> when unmatched), match (``alias``, ``exact``, ``case`` or ``none``),
+        suggestion (for an unmatched name: the closest of our names, for the user to confirm in an alias map).
+    """
+    aliases = dict(aliases or {})
+    ours_list = [str(m) for m in ours]
+    ours_set = set(ours_list)
+    by_normal: dict[str, str] = {}
+    for m in ours_list:
+        by_normal.setdefault(_normal(m), m)
+    bad = {p: o for p, o in aliases.items() if o not in ours_set}
+    if bad:
+        first = next(iter(bad.items()))
+        raise KeyError(f"alias map points {len(bad)} name(s) at models not on our board, e.g. {first[0]!r} -> "
+                       f"{first[1]!r}")
+    rows, taken = [], set()
+    for name in published:
+        name = str(name)
+        if name in aliases:
+            hit, kind = aliases[name], "alias"
+        elif name in ours_set:
+            hit, kind = name, "exact"
+        elif _normal(name) in by_normal:
+            hit, kind = by_normal[_normal(name)], "case"
+        else:
+            hit, kind = None, "none"
+        if hit is not None and hit in taken:
+            raise ValueError(f"two published models map to our {hit!r}; fix the alias map")
+        if hit is not None:
+            taken.add(hit)
+        close = difflib.get_close_matches(name, ours_list, n=1, cutoff=0.6) if hit is None else []
+        rows.append({"published_model": name, "model": hit, "match": kind, "suggestion": close[0] if close else None})
+    out = pd.DataFrame(rows, columns=["published_model", "model", "match", "suggestion"])
+    for col in ("published_model", "model", "suggestion"):
+        out[col] = out[col].astype("string")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+
+
+def kendall_interval(x: np.ndarray, y: np.ndarray, *, level: float = 0.95, method: str = "fieller",
+                     resamples: int = 2000, seed: int | None = 0) -> tuple[float, float, float, float]:
+    """Kendall tau-b of x and y with a ``level`` interval and the p-value of tau = 0.
+
+    ``method="fieller"``: Fisher z of tau with variance 0.437 / (n - 4) (Fieller, Hartley and Pearson 1957),
+    needs n >= 5. ``"bootstrap"``: percentile interval over ``resamples`` resamples of the pairs (x_k, y_k).
+    """
+    n = len(x)
+    if n < 2:
+        return math.nan, math.nan, math.nan, math.nan
+    res = stats.kendalltau(x, y)
+    tau = float(res.statistic)
+    lo = hi = math.nan
+    if method == "fieller":
+        if n >= 5 and abs(tau) < 1:
+            z, se = math.atanh(tau), math.sqrt(0.437 / (n - 4))
+            q = stats.norm.ppf(0.5 + level / 2)
+            lo, hi = math.tanh(z - q * se), math.tanh(z + q * se)
+    elif method == "bootstrap":
+        rng = np.random.default_rng(seed)
+        taus = []
+        for _ in range(resamples):
+            idx = rng.integers(0, n, n)
+            t = stats.kendalltau(x[idx], y[idx]).statistic
+            if np.isfinite(t):
+                taus.append(t)
+        if taus:
+            lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
+    else:
+        raise ValueError(f"method must be 'fieller' or 'bootstrap', not {method!r}")
+    return tau, float(lo), float(hi), float(res.pvalue)
+
+
+def compare_to_published(
+    board: Ratings | pd.DataFrame,
+    published: pd.DataFrame | str | os.PathLike,
+    *,
+    aliases: Mapping[str, str] | str | os.PathLike | None = None,
+    alias_column: str | None = None,
+    model: str | None = None,
+    rating: str | None = None,
+    lower: str | None = None,
+    upper: str | None = None,
+    rank: str | None = None,
+    align: str = "auto",
+    level: float = 0.95,
+    tau_method: str = "fieller",
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Line up our board with published figures and measure how well they agree.
+
+    Parameters
+    ----------
+    board
+        Our board (:func:`analysis.leaderboard` output: model, rating, lower, upper, rank) or a Ratings.
+    published
+        A frame or file (CSV / JSON / Parquet) or published data set name with at least a model column and a
+        rating column (found by name: rating, elo, score, arena_score, ...; or given by ``rating=``), and
+        optionally lower / upper (or Artificial Analysis's ci95_minus / ci95_plus offsets) and rank. Rows
+        without a rating still take part in the rank comparison when a rank is given.
+    aliases
+        ``{published name: our name}``, or a JSON / two-column CSV file of them.
+    alias_column
+        A published column holding our name for each row (e.g. ``leaderbot_name``); used where non-empty.
+    model, rating, lower, upper, rank
+        Published column names, when the defaults do not find them.
+    align
+        How to remove the constant offset between the boards before differencing ratings: ``"mean"`` (shift
+        ours by the mean of published - ours over matched models), ``"none"``, or a model name (shift so that
+        model agrees). ``"auto"``: ``"none"`` when our board is anchored to a model (a publisher's recipe already
+        puts it in the published gauge), else ``"mean"``.
+    level
+        Level of the Kendall tau interval.
+    tau_method
+        ``"fieller"`` or ``"bootstrap"`` (see :func:`kendall_interval`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model of either board: status (``matched``, ``only ours``, ``only published``), model (our
+        name), published_model, match, rating, lower, upper, rank (ours), published_rating, published_lower,
+        published_upper, published_rank, aligned (our rating + shift), diff (aligned - published),
+        rank_matched / published_rank_matched (ranks among matched models), rank_change (published - ours
+        among matched: positive when we place the model higher), inside (published rating inside our aligned
+        interval), overlap (published interval overlaps ours). ``attrs["summary"]``: the numbers of
+        :func:`summary_table` as a dict, with unmatched names and suggestions.
+
+    Raises
+    ------
+    KeyError
+        A required column is missing (named), or an alias points at a model not on our board.
+    ValueError
+        No model matches between the boards.
+    """
+    ours = _our_board(board)
+    pub_raw = read_published(published)
+    pub = _published_frame(pub_raw, model, rating, lower, upper, rank)
+    alias_map = read_aliases(aliases)
+    if alias_column is not None:
+        if alias_column not in pub_raw.columns:
+            raise KeyError(f"published figures have no alias column {alias_column!r}; found {list(pub_raw.columns)}")
+        col = pub_raw[alias_column].astype("string").str.strip()
+        for name, ours_name in zip(pub["model"], col, strict=True):
+            if pd.notna(ours_name) and ours_name and name not in alias_map:
+                alias_map[str(name)] = str(ours_name)
+    matches = match_models(ours["model"], pub["model"], alias_map)
+    if matches["model"].isna().all():
+        hint = "; ".join(f"{p!r} ~ {s!r}" for p, s in matches[["published_model", "suggestion"]].dropna().head(3)
+                         .itertuples(index=False))
+        raise ValueError(f"no published model matches a model on our board ({len(pub)} published, {len(ours)} ours; "
+                         f"e.g. published {pub['model'].head(3).tolist()} vs ours {ours['model'].head(3).tolist()})."
+                         f" Pass aliases={{published: ours}}{'; close names: ' + hint if hint else ''}")
+    table = _join(ours, pub, matches)
+    shift, align_used, notes = _shift(table, align, ours.attrs)
+    table = _agreement_columns(table, shift)
+    summary = _summary(table, matches, shift, align_used, notes, level, tau_method, seed, ours, pub)
+    table.attrs.update(summary=summary, level=level, board_attrs=dict(ours.attrs))
+    return table
+
+
+def _join(ours: pd.DataFrame, pub: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
+    pub = pub.rename(columns={"model": "published_model", "rating": "published_rating", "lower": "published_lower",
+                              "upper": "published_upper", "rank": "published_rank"})
+    pub = pub.merge(matches[["published_model", "model", "match"]], on="published_model", how="left")
+    table = ours.merge(pub, on="model", how="outer", indicator=True)
+    # An outer join on <NA> would pair unmatched published rows with nothing, which is what we want.
+    table["status"] = table["_merge"].astype(str).map({"both": "matched", "left_only": "only ours",
+                                                       "right_only": "only published"})
+    table = table.drop(columns="_merge")
+    table["match"] = table["match"].fillna("none")
+    order = {"matched": 0, "only published": 1, "only ours": 2}
+    table["_o"] = table["status"].map(order).astype(int)
+    key = table["published_rank"].fillna(-table["published_rating"]).fillna(table["rank"])
+    table = table.assign(_k=key).sort_values(["_o", "_k", "rating"], ascending=[True, True, False],
+                                             na_position="last", ignore_index=True)
+    cols = ["status", "model", "published_model", "match", "rating", "lower", "upper", "rank", "published_rating",
+            "published_lower", "published_upper", "published_rank"]
+    out = table[cols].copy()
+    out["status"] = out["status"].astype("string")
+    out["match"] = out["match"].astype("string")
+    return out
+
+
+def _shift(table: pd.DataFrame, align: str, attrs: Mapping[str, Any]) -> tuple[float, str, list[str]]:
+    notes: list[str] = []
+    both = table[(table["status"] == "matched") & table["published_rating"].notna()]
+    if align == "auto":
+        anchored = attrs.get("anchor") not in (None, "mean")
+        align = "none" if anchored else "mean"
+        gauge = f"anchored to {attrs.get('anchor')}" if anchored else "in the mean gauge"
+        notes.append(f"align='auto' chose {align!r} (our board is {gauge})")
+    if align == "none":
+        return 0.0, "none", notes
+    if both.empty:
+        notes.append("no matched model has a published rating: ratings not compared")
+        return math.nan, align, notes
+    if align == "mean":
+        if len(both) == 1:
+            notes.append("only one matched rating: aligning by the mean makes its difference 0 by construction")
+        return float((both["published_rating"] - both["rating"]).mean()), "mean", notes
+    row = both[(both["model"] == align) | (both["published_model"] == align)]
+    if row.empty:
+        raise KeyError(f"align model {align!r} is not a matched model with a published rating; matched: "
+                       f"{both['model'].head(5).tolist()}")
+    return float(row["published_rating"].iloc[0] - row["rating"].iloc[0]), f"anchor {align}", notes
+
+
+def _agreement_columns(table: pd.DataFrame, shift: float) -> pd.DataFrame:
+    out = table.copy()
+    matched = (out["status"] == "matched").to_numpy()
+    out["aligned"] = out["rating"] + shift
+    out["diff"] = out["aligned"] - out["published_rating"]
+    # Ranks among matched models only, so models missing on one side do not count as rank changes.
+    ours_r = out["rating"].where(matched)
+    pub_key = _published_order(out, matched)
+    out["rank_matched"] = ours_r.rank(ascending=False, method="min").astype("Int64")
+    out["published_rank_matched"] = pub_key.rank(ascending=False, method="min").astype("Int64")
+    out["rank_change"] = out["published_rank_matched"] - out["rank_matched"]
+    lo, hi = out["lower"] + shift, out["upper"] + shift
+    has_ci = out["lower"].notna() & out["upper"].notna()
+    inside = (out["published_rating"] >= lo) & (out["published_rating"] <= hi)
+    out["inside"] = inside.where(matched & has_ci & out["published_rating"].notna()).astype("boolean")
+    has_pub_ci = out["published_lower"].notna() & out["published_upper"].notna()
+    overlap = (out["published_lower"] <= hi) & (out["published_upper"] >= lo)
+    out["overlap"] = overlap.where(matched & has_ci & has_pub_ci).astype("boolean")
+    out.attrs["order_key"] = pub_key
+    return out
+
+
+def _published_order(table: pd.DataFrame, matched: np.ndarray) -> pd.Series:
+    """Higher is better: published ratings, or minus the published rank when some matched ratings are missing."""
+    rating, rank = table["published_rating"].where(matched), table["published_rank"].where(matched)
+    if rating[matched].isna().any() and rank[matched].notna().all():
+        return -rank
+    return rating
+
+
+def _summary(table, matches, shift, align, notes, level, tau_method, seed, ours, pub) -> dict[str, Any]:
+    m = table[table["status"] == "matched"]
+    key = table.attrs.pop("order_key")[m.index]
+    usable = key.notna() & m["rating"].notna()
+    x, y = m.loc[usable, "rating"].to_numpy(float), key[usable].to_numpy(float)
+    tau, lo, hi, p = kendall_interval(x, y, level=level, method=tau_method, seed=seed)
+    rho = float(stats.spearmanr(x, y).statistic) if len(x) >= 2 else math.nan
+    diff = m["diff"].dropna().abs()
+    unmatched_pub = matches.loc[matches["model"].isna(), "published_model"].tolist()
+    suggestions = {r.published_model: r.suggestion for r in matches.itertuples() if pd.notna(r.suggestion)}
+    unmatched_ours = table.loc[table["status"] == "only ours", "model"].tolist()
+    top = min(3, len(m))
+    same_top = bool(len(m) and (m.sort_values("rank_matched")["model"].head(top).tolist() ==
+                                m.sort_values("published_rank_matched")["model"].head(top).tolist()))
+    if len(x) and len(x) < 5 and tau_method == "fieller":
+        notes.append(f"Kendall tau interval needs at least 5 matched models (have {len(x)})")
+    inside, overlap = m["inside"].dropna(), m["overlap"].dropna()
+    return {
+        "n_ours": len(ours), "n_published": len(pub), "n_matched": len(m), "n_compared": int(len(x)),
+        "kendall_tau": tau, "tau_lower": lo, "tau_upper": hi, "tau_p_value": p, "tau_method": tau_method,
+        "spearman": rho, "align": align, "shift": shift,
+        "max_abs_diff": float(diff.max()) if len(diff) else math.nan,
+        "mean_abs_diff": float(diff.mean()) if len(diff) else math.nan, "n_rating_diffs": int(len(diff)),
+        "share_inside": float(inside.mean()) if len(inside) else math.nan, "n_inside_checked": int(len(inside)),
+        "share_overlap": float(overlap.mean()) if len(overlap) else math.nan, "n_overlap_checked": int(len(overlap)),
+        "rank_changes": int((m["rank_change"].fillna(0) != 0).sum()), "same_top": same_top, "top_n": top,
+        "unmatched_published": unmatched_pub, "unmatched_ours": unmatched_ours, "suggestions": suggestions,
+        "notes": notes,
+    }
+
+
+def summary_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The agreement numbers of :func:`compare_to_published` as a tidy (statistic, value) frame."""
+    s = comparison.attrs["summary"]
+    keys = ["n_ours", "n_published", "n_matched", "n_compared", "kendall_tau", "tau_lower", "tau_upper",
+            "tau_p_value", "spearman", "align", "shift", "max_abs_diff", "mean_abs_diff", "share_inside",
+            "share_overlap", "rank_changes", "same_top"]
+    return pd.DataFrame({"statistic": keys, "value": [s[k] for k in keys]})
+
+
+def summary_lines(comparison: pd.DataFrame, *, limit: int = 8) -> list[str]:
+    """A few printable lines: tau, Spearman, rating differences, unmatched models."""
+    s = comparison.attrs["summary"]
+
+    def fmt(v: float, digits: int = 3) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+    def names(items: list[str]) -> str:
+        if not items:
+            return "none"
+        more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+        return ", ".join(items[:limit]) + more
+
+    lines = [
+        f"matched {s['n_matched']} of {s['n_published']} published models ({s['n_ours']} on our board)",
+        f"Kendall tau {fmt(s['kendall_tau'])} [{fmt(s['tau_lower'])}, {fmt(s['tau_upper'])}] over "
+        f"{s['n_compared']} models; Spearman {fmt(s['spearman'])}; top {s['top_n']} "
+        f"{'the same' if s['same_top'] else 'differ'}",
+        f"rating difference (align {s['align']}, shift {fmt(s['shift'], 1)}): max {fmt(s['max_abs_diff'], 1)}, "
+        f"mean {fmt(s['mean_abs_diff'], 1)} points over {s['n_rating_diffs']} models; published inside our "
+        f"interval {fmt(s['share_inside'], 2)}, intervals overlapping {fmt(s['share_overlap'], 2)}",
+        f"unmatched published: {names(s['unmatched_published'])}",
+        f"unmatched ours: {len(s['unmatched_ours'])} model(s)" + (f" ({names(s['unmatched_ours'])})"
+                                                                  if s["unmatched_ours"] else ""),
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def forest_figure(comparison: pd.DataFrame, *, top: int = 40, title: str | None = None):
+    """Both boards as one forest plot: our aligned rating and interval against the published one, per model.
+
+    The matched models (at most ``top``, by published rank) are drawn with :func:`analysis.plots.forest`, the
+    two boards as hue levels dodged within each row. Built on a bare ``Figure`` (no pyplot state), so report
+    writing does not open windows or leak figures. Returns the Figure.
+    """
+    from matplotlib.figure import Figure
+
+    from .plots import forest
+
+    m = comparison[comparison["status"] == "matched"]
+    m = m.sort_values(["published_rank_matched", "rank_matched"], na_position="last").head(top)
+    shift = m["aligned"] - m["rating"]
+    long = pd.concat([
+        pd.DataFrame({"model": m["model"], "rating": m["aligned"], "lower": m["lower"] + shift,
+                      "upper": m["upper"] + shift, "board": "ours (aligned)"}),
+        pd.DataFrame({"model": m["model"], "rating": m["published_rating"], "lower": m["published_lower"],
+                      "upper": m["published_upper"], "board": "published"}),
+    ], ignore_index=True)
+    long = long[long["rating"].notna()]
+    order = [str(x) for x in m["model"]]
+    fig = Figure(figsize=(8.0, max(2.5, 0.3 * len(order) + 1.2)), layout="constrained")
+    ax = forest(long, hue="board", order=order, ax=fig.add_subplot())
+    ax.set_xlabel("rating (Elo points)")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _png_base64(fig) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+_REPORT_COLUMNS = ["status", "model", "published_model", "rating", "lower", "upper", "rank", "published_rating",
+                   "published_lower", "published_upper", "published_rank", "diff", "rank_change", "inside", "overlap"]
+
+
+def _cell(v: Any, fmt: str = ".1f") -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if isinstance(v, float | np.floating):
+        return f"{v:{fmt}}"
+    return str(v)
+
+
+def _markdown_table(frame: pd.DataFrame, fmt: str = ".1f") -> str:
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(_cell(v, fmt).replace("|", "\\|") for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def _html_table(frame: pd.DataFrame, fmt: str = ".1f") -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v, fmt))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(comparison: pd.DataFrame, path: str | os.PathLike, *, title: str = "Reproduction of a published "
+                 "board", context: Sequence[str] = (), top: int = 40, max_rows: int = 200) -> Path:
+    """Write a self-contained HTML or Markdown report (by the file suffix): summary, forest figure, table.
+
+    Parameters
+    ----------
+    comparison
+        Output of :func:`compare_to_published`.
+    path
+        ``.html`` / ``.htm`` or ``.md``; the figure is embedded as a base64 PNG, so the file stands alone.
+    context
+        Extra lines for the top of the report (data source, recipe, votes).
+    top
+        Models in the figure (matched, by published rank).
+    max_rows
+        Rows of the table (matched first, then unmatched); the rest are counted.
+    """
+    path = Path(path)
+    kind = path.suffix.lower()
+    if kind not in (".html", ".htm", ".md"):
+        raise ValueError(f"report must end in .html or .md, not {path.name!r}")
+    lines = [*context, *summary_lines(comparison, limit=20)] + [f"note: {n}" for n in
+                                                               comparison.attrs["summary"]["notes"]]
+    png = _png_base64(forest_figure(comparison, top=top, title=title))
+    table = comparison[_REPORT_COLUMNS].head(max_rows)
+    more = len(comparison) - len(table)
+    stats_table = summary_table(comparison)
+    if kind == ".md":
+        text = "\n\n".join([
+            f"# {title}", "\n".join(f"- {line}" for line in lines), "## Agreement", _markdown_table(stats_table, ".4g"),
+            "## Both boards", f"![forest plot of both boards](data:image/png;base64,{png})", "## Models",
+            _markdown_table(table) + (f"\n\n({more} more rows not shown)" if more > 0 else ""),
+        ]) + "\n"
+    else:
+        style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;"
+                 "font-size:0.85em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+                 "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}")
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+        text = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><ul>{items}</ul>"
+                f"<h2>Agreement</h2>{_html_table(stats_table, '.4g')}<h2>Both boards</h2>"
+                f"<img alt='forest plot of both boards' src='data:image/png;base64,{png}'>"
+                f"<h2>Models</h2>{_html_table(table)}"
+                + (f"<p>({more} more rows not shown)</p>" if more > 0 else "") + "</body></html>\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+
+
+def _is_marginal_table(source: Any) -> pd.DataFrame | None:
+    """A per-model marginals board (model, appearances, wins; no battles), read if ``source`` is one."""
+    frame = None
+    if isinstance(source, pd.DataFrame):
+        frame = source
+    elif isinstance(source, str | os.PathLike) and Path(source).is_file() and str(source).lower().endswith(".csv"):
+        head = pd.read_csv(source, nrows=1)
+        if {"model", "appearances", "wins"} <= set(head.columns) and "model_a" not in head.columns:
+            frame = pd.read_csv(source)
+    if frame is not None and {"model", "appearances", "wins"} <= set(frame.columns) and "model_a" not in frame:
+        return frame
+    return None
+
+
+def rebuild_board(source: Any, recipe: str = "fastchat", **rate_opts: Any) -> tuple[pd.DataFrame, list[str]]:
+    """Our board from ``source`` with a publisher's recipe, plus lines describing how it was made.
+
+    ``source`` is votes (frame, file, glob), counts, or a data set name; with ``recipe="aa"`` it may also be a
+    per-model marginals table (model, appearances, wins), refitted by :func:`analysis.aa.marginal_refit`.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
+    marginals = _is_marginal_table(source)
+    if marginals is not None:
+        if recipe != "aa":
+            raise ValueError("a per-model marginals table (appearances, wins) can only be refitted with --recipe aa")
+        from .aa import REFERENCE, marginal_refit
+
+        anchor = next((r for r in REFERENCE.values() if r in set(marginals["model"].astype(str))), None)
+        fit = marginal_refit(marginals, rating=None, anchor=anchor)
+        board = pd.DataFrame({"model": fit["model"], "rating": fit["refit"], "lower": np.nan, "upper": np.nan,
+                              "rank": fit["refit_rank"]})
+        board.attrs["anchor"] = anchor or "mean"
+        return board, [f"source: per-model marginals of {len(board)} models refitted assuming a balanced pairing "
+                       f"(the pairwise votes are not published; anchor {anchor})"]
+    from .ratings import rate
+
+    fitted = rate(source, recipe=recipe, **rate_opts)
+    board = fitted.board
+    name = source if isinstance(source, str | os.PathLike) else type(source).__name__
+    return board, [f"source: {name}; recipe {recipe}; {board.attrs.get('votes', '?'):,} votes, {len(board)} models, "
+                   f"ci {board.attrs.get('ci')} ({board.attrs.get('resamples')} resamples), anchor "
+                   f"{board.attrs.get('anchor')}"]
+
+
+def reproduce(source: Any, published: pd.DataFrame | str | os.PathLike, *, recipe: str = "fastchat",
+              aliases: Mapping[str, str] | str | os.PathLike | None = None, alias_column: str | None = None,
+              align: str = "auto", out: str | os.PathLike | None = None, **rate_opts: Any) -> pd.DataFrame:
+    """Rebuild a board from ``source`` with ``recipe`` and compare it with ``published``; optionally write a report.
+
+    Returns the :func:`compare_to_published` frame; ``attrs["context"]`` describes the rebuild.
+    """
+    board, context = rebuild_board(source, recipe, **rate_opts)
+    comparison = compare_to_published(board, published, aliases=aliases, alias_column=alias_column, align=align)
+    pub_name = published if isinstance(published, str | os.PathLike) else "a published frame"
+    context = [*context, f"published: {pub_name}"]
+    comparison.attrs["context"] = context
+    if out is not None:
+        write_report(comparison, out, context=context)
+    return comparison
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own code for usage errors)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m analysis reproduce",
+                description="Rebuild a published board from votes with its recipe and report the agreement.")
+    p.add_argument("source", help="votes file / glob, counts, a data set name (e.g. chatbot-arena-2024-08-14), "
+                                  "or with --recipe aa a per-model marginals CSV (model, appearances, wins)")
+    p.add_argument("published", help="published figures: CSV / JSON / Parquet with model and rating columns")
+    p.add_argument("--recipe", default="fastchat", choices=sorted(RECIPES))
+    p.add_argument("--alias", help="alias map: JSON object or CSV (published, ours)")
+    p.add_argument("--alias-column", help="published column with our model names (e.g. leaderbot_name)")
+    p.add_argument("--align", default="auto", help="auto | mean | none | MODEL (default auto)")
+    p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="report file, .html or .md")
+    return p
+
+
+def reproduce_main(args: list[str] | None = None) -> int:
+    """``python -m analysis reproduce SOURCE PUBLISHED [--recipe ...] [--alias FILE] --out report.html|.md``.
+
+    Prints a short summary (Kendall tau, Spearman, maximum difference, unmatched models) and writes the
+    report. Returns 0, or 2 with a one-line reason on stderr for bad input (missing columns, no overlapping
+    models, an unknown data set, a missing file).
+    """
+    ns = _parser().parse_args(args)
+    if Path(ns.out).suffix.lower() not in (".html", ".htm", ".md"):
+        print(f"error: --out must end in .html or .md, not {ns.out!r}", file=sys.stderr)
+        return 2
+    rate_opts = {"seed": ns.seed}
+    if ns.resamples is not None:
+        rate_opts["resamples"] = ns.resamples
+    try:
+        comparison = reproduce(ns.source, ns.published, recipe=ns.recipe, aliases=ns.alias,
+                               alias_column=ns.alias_column, align=ns.align, out=ns.out, **rate_opts)
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        reason = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"error: {' '.join(str(reason).split())}", file=sys.stderr)
+        return 2
+    for line in [*comparison.attrs["context"], *summary_lines(comparison)]:
+        print(line)
+    print(f"report written to {ns.out}")
+    return 0
+
+
+__all__ = [
+    "compare_to_published",
+    "forest_figure",
+    "kendall_interval",
+    "match_models",
+    "read_aliases",
+    "read_published",
+    "rebuild_board",
+    "reproduce",
+    "reproduce_main",
+    "summary_lines",
+    "summary_table",
+    "write_report",
+]
+
+if __name__ == "__main__":
+    raise SystemExit(reproduce_main())
