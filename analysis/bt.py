@@ -22,7 +22,9 @@ Ratings on the published (Elo-like) scale are ``init + scale / ln(base) * theta`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,30 @@ from .votes import OUTCOMES, validate_counts
 
 TIE_RULES = ("half", "drop", "rao-kupper", "davidson")
 _DENSE_MAX = 1000  # beyond this many models the Hessian is solved as a sparse system
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
+
+
+def single_threaded_blas(func):
+    """Run ``func`` with one BLAS thread: K x K solves (K ~ 100) are faster on one thread, and multi-threaded
+    BLAS stalls badly when other processes keep the cores busy (measured 5 ms -> up to 1 s per fit)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        controller = _blas_controller()
+        if controller is None:
+            return func(*args, **kwargs)
+        with controller.limit(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 class FitError(ValueError):
@@ -380,6 +406,7 @@ def check_identifiable(table: PairTable, prior: float = 0.0, ties: str = "half")
                        + ". Set prior= (e.g. prior=1.0) to regularise, or gather more votes.")
 
 
+@single_threaded_blas
 def fit_bt(
     table: PairTable,
     *,

@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse
 
-from .bt import BTFit, PairTable, cell_derivatives, info_matrix
+from .bt import BTFit, PairTable, cell_derivatives, info_matrix, single_threaded_blas
 
 _MEMORY_BUDGET = 512 * 2**20  # bytes of float64 temporaries per chunk
 
@@ -155,6 +155,7 @@ class _Refitter:
     by roughly the relative sampling noise of the Hessian per step (5-7 steps to 1e-6 on Chatbot Arena).
     """
 
+    @single_threaded_blas
     def __init__(self, fit: BTFit, device, tol: float, max_iter: int):
         import torch
 
@@ -359,6 +360,7 @@ def _per_vote_scores(fit: BTFit):
     return s_d, s_t
 
 
+@single_threaded_blas
 def covariance(fit: BTFit, kind: str = "sandwich", *, cluster_matrix_: scipy.sparse.csr_matrix | None = None):
     """Covariance of (theta, [gamma], [tau]) in the mean-zero gauge for theta.
 

@@ -123,10 +123,11 @@ def _example(df: pd.DataFrame, mask: np.ndarray) -> str:
 
 
 def _normalise_winner(winner: pd.Series) -> pd.Series:
-    text = winner.astype("string").str.strip()
-    lower = text.str.lower()
-    mapped = lower.map(lambda v: _WINNER_ALIASES.get(v, v) if v is not pd.NA else v)
-    return mapped.astype("string")
+    # Normalise the few distinct labels, not every row: millions of votes carry a handful of labels.
+    codes, labels = pd.factorize(winner, use_na_sentinel=True)
+    clean = [_WINNER_ALIASES.get(str(v).strip().lower(), str(v).strip().lower()) for v in labels]
+    values = np.asarray(clean + [None], dtype=object)[codes]
+    return pd.Series(values, index=winner.index, dtype="string")
 
 
 def read_votes(
@@ -197,9 +198,15 @@ def read_votes(
         raise VoteError(f"column 'winner' has {int(bad.sum())} unknown label(s) of {n_read} rows: {detail}. "
                         f"Expected one of {list(WINNERS)}.")
 
-    a = raw["model_a"].astype("string").str.strip()
-    b = raw["model_b"].astype("string").str.strip()
-    same = (a == b).to_numpy(dtype=bool)
+    # Work on the distinct names (factorize), not on every row: a few hundred models across millions of votes.
+    codes_a, names_a = pd.factorize(raw["model_a"])
+    codes_b, names_b = pd.factorize(raw["model_b"])
+    names_a = pd.Index([str(n).strip() for n in names_a])
+    names_b = pd.Index([str(n).strip() for n in names_b])
+    all_names = pd.Index(sorted(set(names_a) | set(names_b)))
+    ia = all_names.get_indexer(names_a)[codes_a]
+    ib = all_names.get_indexer(names_b)[codes_b]
+    same = ia == ib
     excluded: dict[str, int] = {}
     if same.any():
         if not allow_self:
@@ -208,12 +215,16 @@ def read_votes(
         excluded["self_battle"] = int(same.sum())
 
     keep = ~same
-    models = sorted(set(a[keep].unique()) | set(b[keep].unique()))
+    used = np.unique(np.concatenate([ia[keep], ib[keep]]))
+    models = all_names[used]
+    remap = np.full(len(all_names), -1, dtype=np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    win_codes = pd.Categorical(winner, categories=list(WINNERS)).codes
     out = pd.DataFrame(
         {
-            "model_a": pd.Categorical(a[keep], categories=models),
-            "model_b": pd.Categorical(b[keep], categories=models),
-            "winner": pd.Categorical(winner[keep], categories=list(WINNERS)),
+            "model_a": pd.Categorical.from_codes(remap[ia[keep]], categories=models),
+            "model_b": pd.Categorical.from_codes(remap[ib[keep]], categories=models),
+            "winner": pd.Categorical.from_codes(win_codes[keep], categories=list(WINNERS)),
         }
     )
     for col in OPTIONAL:
@@ -319,18 +330,26 @@ def _sql_path(source: Any) -> str | None:
     return None
 
 
+def _duckdb_connect():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # keep stdout clean for scripts and notebooks
+    return con
+
+
 def _aggregate_duckdb(source: Any, by: list[str], columns: Mapping[str, str] | None) -> pd.DataFrame:
     import duckdb
 
     if isinstance(source, pd.DataFrame):
-        table, con = "votes_df", duckdb.connect()
+        table, con = "votes_df", _duckdb_connect()
         con.register(table, source)
     else:
         _expand_source(source)  # a clear FileNotFoundError before DuckDB's own
         table = _sql_path(source)
         if table is None:
             raise VoteError(f"engine='duckdb' reads Parquet or CSV files and globs, not {source!r}")
-        con = duckdb.connect()
+        con = _duckdb_connect()
     con.execute(f"SET threads TO {max(1, os.cpu_count() or 1)}")
     cols = {c: c for c in REQUIRED + tuple(by)}
     for theirs, ours in (columns or {}).items():
