@@ -34,6 +34,7 @@ e2e: venv
 bench: venv
 	$(PY) benchmarks/aggregate.py
 	$(PY) benchmarks/ratings.py
+	$(PY) benchmarks/metrics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
