@@ -3,6 +3,8 @@
     python -m analysis leaderboard SOURCE [--recipe fastchat|arena-rank|aa] [--ties ...] [--ci ...] [--out FILE]
     python -m analysis reproduce SOURCE PUBLISHED.csv [--recipe ...] --out report.html|.md
     python -m analysis correlate --case videobench-vbench|t2vscore|genai-arena-vbench --out DIR
+    python -m analysis correlate HUMAN.csv METRIC.csv --human-col ... --metric-col ... --level model|pair|vote|video
+    python -m analysis demo                (what `make demo` runs: every notebook in full, figures, report)
     python -m analysis datasets            (list the known data sets)
 
 Bad input ends with exit code 2 and a one-line reason on stderr, never a traceback.
