@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import bt, elo, intervals
-from .votes import aggregate, as_counts, read_votes
+from .votes import _is_counts, _looks_like_path, aggregate, as_counts, expand_counts, read_votes
 
 RECIPES: dict[str, dict[str, Any]] = {
     # FastChat (lmsys/FastChat fastchat/serve/monitor/elo_analysis.py, the Chatbot Arena board to mid-2025):
@@ -320,18 +320,12 @@ def _param_interval(est, extras, key, index, factor, level, log=False) -> dict[s
 
 
 def _rate_elo(data: Any, opts: dict[str, Any]) -> Ratings:
-    if isinstance(data, pd.DataFrame) and {"outcome", "count"} <= set(data.columns):
-        counts = as_counts(data)
-        from .votes import expand_counts
-
-        battles = expand_counts(counts)
+    if (isinstance(data, pd.DataFrame) and _is_counts(data)) or (isinstance(data, str) and not _looks_like_path(data)):
+        # Counts (given, or a dataset's) carry no vote order: expand them and run Elo over a seeded shuffle.
+        battles = expand_counts(as_counts(data))
         rng = np.random.default_rng(opts["seed"])
         battles = battles.iloc[rng.permutation(len(battles))].reset_index(drop=True)
         opts["order_note"] = "counts carry no vote order: Elo ran over a random (seeded) order"
-    elif isinstance(data, str) and not _is_path(data):
-        from . import datasets
-
-        return _rate_elo(datasets.load(data, form="counts"), opts)
     else:
         battles = read_votes(data)
         if "timestamp" in battles.columns:
@@ -357,12 +351,6 @@ def _rate_elo(data: Any, opts: dict[str, Any]) -> Ratings:
     if "order_note" in opts:
         board.attrs["order_note"] = opts["order_note"]
     return Ratings(board=board, models=models, ratings=ratings, draws=draws, fit=None, options=opts)
-
-
-def _is_path(text: str) -> bool:
-    from .votes import _looks_like_path
-
-    return _looks_like_path(text)
 
 
 def leaderboard(data: Any, **options: Any) -> pd.DataFrame:

@@ -329,3 +329,12 @@ def test_fastchat_recipe_reproduces_published_top_three(arena_counts):
     assert board.attrs["grad_norm"] <= 1e-10
     assert board.set_index("model").loc["mixtral-8x7b-instruct-v0.1", "rating"] == pytest.approx(1114)
     assert board.attrs["votes"] == 1_670_250
+
+
+def test_elo_on_counts_runs_over_a_seeded_order():
+    counts = small_counts(seed=12, k=4, n=800)
+    one = A.leaderboard(counts, method="elo", ci="none", seed=3)
+    two = A.leaderboard(counts, method="elo", ci="none", seed=3)
+    pd.testing.assert_frame_equal(one, two)
+    assert "random (seeded) order" in one.attrs["order_note"]
+    assert one.attrs["votes"] == 800
