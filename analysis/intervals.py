@@ -1,11 +1,12 @@
 """Uncertainty for Bradley-Terry ratings: batched bootstrap, cluster bootstrap and sandwich covariance.
 
 Why it is fast. Resampling N votes with replacement is the same as drawing the cell counts from a multinomial
-over the cells, so a resample costs O(cells), not O(votes). We draw it exactly in two stages: the votes per
-group (pair, or ordered pair) from Multinomial(N, n_g / N), then each group's outcomes by conditional binomials.
+over the cells, so a resample costs O(cells), not O(votes). We draw it exactly (:mod:`analysis.sampling`:
+Poisson counts by table inversion plus a one-by-one fill, compiled with numba; torch binomials on a GPU).
 The B refits are B independent Newton systems around the full-data fit; we solve them together with a chord
-iteration (the full-data Hessian factorised once, batched gradients as one dense matrix product), in float64
-torch on CPU or GPU, in chunks that keep memory under a budget.
+iteration (the full-data Hessian inverted once, the gradients of all draws as one gather / scatter pass over a
+groups-by-draws table, mixed precision for logistic ties), in torch on CPU or GPU, in chunks that keep memory
+under a budget.
 
 A cluster bootstrap (voters, prompts) resamples clusters: counts are a (clusters x cells) sparse matrix times
 multinomial cluster weights, then the same batched refit. The sandwich covariance is ``H^-1 J H^-1`` with J
@@ -14,8 +15,6 @@ summed per vote (robust to misspecification) or per cluster; the model-based cov
 
 from __future__ import annotations
 
-import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +53,11 @@ class Draws:
 
 
 def _tree_multinomial(total, probs, generator):
-    """Exact Multinomial(total, probs) draws, one row per entry of ``total``, by binary splitting.
+    """Exact Multinomial(total, probs) draws on a torch device, one row per entry of ``total``, by binary splitting.
 
     Each internal node of a balanced binary tree over the categories splits its count between its two
-    children with one binomial draw, so a draw costs C - 1 binomials, all batched across rows and run in torch
-    (which releases the GIL, so sampling overlaps with refitting in another thread).
+    children with one binomial draw, so a draw costs C - 1 binomials, batched across rows (used on GPU, where
+    torch's binomial kernel is fast; the CPU path uses :mod:`analysis.sampling`).
     """
     import torch
 
@@ -83,31 +82,29 @@ def _tree_multinomial(total, probs, generator):
     return counts
 
 
-def multinomial_counts(table: PairTable, n_draws: int, generator=None, device="cpu"):
-    """Exact vote-bootstrap counts: a float64 torch tensor (n_draws, G, 3).
-
-    Equivalent to resampling the N votes with replacement: group totals ~ Multinomial(N, n_g / N), then
-    within a group ties ~ Binomial(n*_g, p_tie) and first-model wins ~ Binomial(n*_g - ties, p_win | no tie).
-
-    Parameters
-    ----------
-    generator
-        A ``torch.Generator`` (on ``device``) for reproducible draws, or an int seed.
-    """
+def _torch_resamples(table: PairTable, n_draws: int, seed: int, device):
+    """(G, 3, n_draws) float32 exact vote-bootstrap counts drawn with torch on ``device`` (the GPU path)."""
     import torch
 
-    if generator is None or isinstance(generator, int):
-        generator = _generator(_chunk_seeds(generator, 1)[0], device)
-    counts = torch.as_tensor(table.counts, dtype=torch.float64, device=device)
-    n_g = counts.sum(1)
-    total = n_g.sum()
-    totals = _tree_multinomial(total.expand(n_draws).contiguous(), n_g / total, generator)
-    p_tie = torch.where(n_g > 0, counts[:, 2] / n_g.clamp_min(1), torch.zeros_like(n_g))
-    decisive = counts[:, 0] + counts[:, 1]
-    p_win = torch.where(decisive > 0, counts[:, 0] / decisive.clamp_min(1), torch.zeros_like(n_g))
-    ties = torch.binomial(totals, p_tie.expand(n_draws, -1).contiguous(), generator=generator)
-    wins = torch.binomial(totals - ties, p_win.expand(n_draws, -1).contiguous(), generator=generator)
-    return torch.stack([wins, totals - ties - wins, ties], dim=-1)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    flat = torch.as_tensor(table.counts.reshape(-1), dtype=torch.float64, device=device)
+    total = flat.sum()
+    draws = _tree_multinomial(total.expand(n_draws).contiguous(), flat / total, gen)
+    return draws.T.reshape(-1, 3, n_draws).to(torch.float32 if float(total) < 2**24 else torch.float64)
+
+
+def multinomial_counts(table: PairTable, n_draws: int, seed: int | None = None, *,
+                       method: str = "auto") -> np.ndarray:
+    """Exact vote-bootstrap counts: an array (n_draws, G, 3), resample r exactly as :func:`bootstrap` draws it.
+
+    Equivalent to resampling the N votes with replacement: the 3G cells ~ Multinomial(N, n_c / N), drawn by
+    :class:`analysis.sampling.Resampler` (``method`` "poisson" or "binomial"; "auto" picks). Resample r depends
+    only on ``seed`` and r, so the first 100 of 1,000 draws are the same as 100 draws.
+    """
+    from .sampling import Resampler, draw_keys
+
+    return np.moveaxis(Resampler(table.counts, method)(draw_keys(seed, n_draws)), -1, 0)
 
 
 def cluster_matrix(table: PairTable, counts: pd.DataFrame, cluster: str) -> tuple[scipy.sparse.csr_matrix, pd.Index]:
@@ -141,18 +138,23 @@ def cluster_matrix(table: PairTable, counts: pd.DataFrame, cluster: str) -> tupl
 # ---------------------------------------------------------------------------------------------- batched refit
 
 
-def _chunk_size(n_groups: int, n_models: int, n_draws: int, chunks: int = 4) -> int:
-    # At least ``chunks`` chunks so sampling the next overlaps refitting this one; memory bounded by the budget.
-    per_draw = 8 * (14 * n_groups + 4 * n_models)
-    return max(1, min(math.ceil(n_draws / chunks), _MEMORY_BUDGET // per_draw))
+def _chunk_size(n_groups: int, precision_bytes: int, n_draws: int, max_chunk: int = 256) -> int:
+    # Draws per chunk: up to ``max_chunk`` (temporaries of a few MB stay in cache: 2x faster than 1,024 per chunk
+    # on Chatbot Arena), memory under the budget.
+    per_draw = precision_bytes * 10 * max(n_groups, 1)
+    return max(1, min(n_draws, max_chunk, _MEMORY_BUDGET // per_draw))
 
 
 class _Refitter:
-    """Chord iteration for many count vectors at once around one full-data fit (torch, float64).
+    """Chord iteration for many count vectors at once around one full-data fit (torch, CPU or GPU).
 
-    Each step is ``params += grad(params) @ H0^-1`` with H0 the full-data negative Hessian, factorised once;
-    the batched gradient is two scatter-adds over the groups. Warm-started at the full-data fit, it contracts
-    by roughly the relative sampling noise of the Hessian per step (5-7 steps to 1e-6 on Chatbot Arena).
+    Each step is ``params += H0^-1 grad(params)`` with H0 the full-data negative Hessian, inverted once; the
+    gradients of all draws are one gather, one elementwise pass and one scatter over the (G, R) table of groups
+    by draws (draws last, so the gathers and scatters move whole contiguous rows). Warm-started at the full-data
+    fit, it contracts by roughly the relative sampling noise of the Hessian per step (5-7 steps to 1e-6 on
+    Chatbot Arena). For half / drop ties with ``tol >= 1e-7`` the linear predictor and score are computed in
+    float32 around the float64 full-data values (mixed precision: the solution moves by < 1e-7 natural units,
+    twice the speed); parameters and the solve stay float64.
     """
 
     @single_threaded_blas
@@ -165,6 +167,8 @@ class _Refitter:
         k = table.n_models
         self.k = k
         self.use_tau = fit.tau is not None
+        self.logistic = fit.ties in ("half", "drop")
+        self.dtype = torch.float32 if self.logistic and tol >= 1e-7 else torch.float64
         p = fit.n_params
         # Gauge: without a prior the last model is held at its full-data value (a zero row and column in the
         # padded inverse); the draws are re-centred afterwards.
@@ -179,76 +183,76 @@ class _Refitter:
 
         self.h_inv = t(h_inv)
         self.i, self.j = t(table.i, torch.long), t(table.j, torch.long)
-        self.weight = t(table.weight)
+        self.weight = t(table.weight[:, None], self.dtype)
         extras = ([fit.gamma] if fit.position else []) + ([fit.tau] if self.use_tau else [])
-        self.start = t(np.concatenate([fit.theta, extras]))
+        self.start = t(np.concatenate([fit.theta, extras])[:, None])
+        d0 = fit.theta[table.i] - fit.theta[table.j] + (fit.gamma if fit.position else 0.0)
+        self.d0 = t(d0[:, None], self.dtype)
 
-    def _gradient(self, params, counts, logistic):
+    def _gradient(self, delta, counts, logistic):
+        """Score of every draw at start + delta: (P, R) from delta (P, R) in the working precision."""
         torch = self.torch
         k = self.k
-        theta = params[:, :k]
-        d = theta[:, self.i] - theta[:, self.j]
+        dt = delta[:k]
+        d = dt.index_select(0, self.i).sub_(dt.index_select(0, self.j)).add_(self.d0)
         idx = k
         if self.fit.position:
-            d = d + params[:, idx : idx + 1]
+            d.add_(delta[idx : idx + 1])
             idx += 1
         if logistic is not None:
             # Half / drop ties: the score is y - m * sigmoid(d), no tie parameter.
             y, m = logistic
-            l_d, l_t = torch.addcmul(y, m, torch.sigmoid(d), value=-1.0), None
+            l_d, l_t = torch.addcmul(y, m, torch.sigmoid_(d), value=-1.0), None
         else:
-            tau = params[:, idx : idx + 1] if self.use_tau else 0.0
-            wa, wb, tt = (counts[..., c] * self.weight for c in range(3))
+            tau = self.start[idx : idx + 1] + delta[idx : idx + 1] if self.use_tau else 0.0
+            wa, wb, tt = (counts[:, c] * self.weight for c in range(3))
             _, l_d, l_t, *_ = cell_derivatives(d, tau, wa, wb, tt, self.fit.ties, xp=torch)
-        g_theta = torch.zeros_like(theta).index_add_(1, self.i, l_d).index_add_(1, self.j, l_d, alpha=-1.0)
+        g_theta = torch.zeros_like(dt).index_add_(0, self.i, l_d).index_add_(0, self.j, l_d, alpha=-1.0)
+        parts = [g_theta.to(torch.float64)]
         if self.fit.prior:
-            g_theta.add_(theta, alpha=-self.fit.prior)
-        parts = [g_theta]
+            parts[0].add_(self.start[:k] + delta[:k].to(torch.float64), alpha=-self.fit.prior)
         if self.fit.position:
-            parts.append(l_d.sum(1, keepdim=True))
+            parts.append(l_d.sum(0, keepdim=True).to(torch.float64))
         if self.use_tau:
-            parts.append(l_t.sum(1, keepdim=True))
-        return torch.cat(parts, dim=1) if len(parts) > 1 else g_theta
+            parts.append(l_t.sum(0, keepdim=True).to(torch.float64))
+        return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
 
     def refit(self, counts) -> tuple[Any, int, float]:
-        """Counts (b, G, 3) tensor -> parameters (b, P), iterations used, last max step (natural units)."""
-        params = self.start.expand(counts.shape[0], -1).clone()
+        """Counts (G, 3, R) -> parameters (P, R) float64, iterations used, last max step (natural units)."""
+        torch = self.torch
+        counts = torch.as_tensor(counts, device=self.device).to(self.dtype)
         logistic = None
-        if self.fit.ties in ("half", "drop"):
-            wa, wb, tt = (counts[..., c] * self.weight for c in range(3))
+        if self.logistic:
+            wa, wb, tt = (counts[:, c] * self.weight for c in range(3))
             half = self.fit.ties == "half"
             logistic = (wa + 0.5 * tt if half else wa, wa + wb + tt if half else wa + wb)
+        delta = torch.zeros((self.start.shape[0], counts.shape[-1]), dtype=torch.float64, device=self.device)
         step_max = float("inf")
         for it in range(1, self.max_iter + 1):
-            step = self._gradient(params, counts, logistic) @ self.h_inv
-            params += step
+            step = self.h_inv @ self._gradient(delta.to(self.dtype), counts, logistic)
+            delta += step
             step_max = float(step.abs().max())
             if step_max <= self.tol:
-                return params, it, step_max
-        return params, self.max_iter, step_max
+                return self.start + delta, it, step_max
+        return self.start + delta, self.max_iter, step_max
 
 
 def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_iter: int, progress: bool,
-                 kind: str, workers: int = 2) -> Draws:
-    """Refit chunks of resampled counts in order while the next chunks are drawn in background threads.
+                 kind: str) -> Draws:
+    """Draw and refit chunks of resamples in order; ``produce(chunk, size)`` returns (G, 3, size) counts.
 
-    ``produce(chunk_index, size)`` must be deterministic per chunk (its own random stream), so results do not
-    depend on thread scheduling. Torch kernels release the GIL, so sampling and refitting share the cores.
+    Each stage is parallel inside (numba or torch threads), so they run one after the other.
     """
     import torch
     from tqdm.auto import tqdm
 
     refitter = _Refitter(fit, device, tol, max_iter)
     out, iters, worst = [], 0, 0.0
-    with (torch.inference_mode(), ThreadPoolExecutor(max_workers=workers) as pool,
-          tqdm(total=sum(sizes), desc=f"{kind} refits", disable=not progress, leave=False) as bar):
-        pending = [pool.submit(_in_inference_mode, produce, c, n) for c, n in enumerate(sizes[:workers])]
+    with torch.inference_mode(), tqdm(total=sum(sizes), desc=f"{kind} refits", disable=not progress,
+                                      leave=False) as bar:
         for c, size in enumerate(sizes):
-            counts = pending.pop(0).result()
-            if c + workers < len(sizes):
-                pending.append(pool.submit(_in_inference_mode, produce, c + workers, sizes[c + workers]))
-            params, it, step = refitter.refit(counts)
-            out.append(params.cpu().numpy())
+            params, it, step = refitter.refit(produce(c, size))
+            out.append(params.T.cpu().numpy())
             iters, worst = max(iters, it), max(worst, step)
             bar.update(size)
     params = np.concatenate(out)
@@ -259,24 +263,8 @@ def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_
                  tau=params[:, idx] if fit.tau is not None else None, iterations=iters, kind=kind, max_step=worst)
 
 
-def _in_inference_mode(produce, chunk, size):
-    import torch
-
-    with torch.inference_mode():
-        return produce(chunk, size)
-
-
-def _chunk_seeds(seed: int | None, n_chunks: int) -> list[int]:
-    """One independent 64-bit seed per chunk, so each chunk's draws are fixed whatever thread runs it."""
-    return [int(s.generate_state(1, np.uint64)[0]) for s in np.random.SeedSequence(seed).spawn(n_chunks)]
-
-
-def _generator(seed: int, device):
-    import torch
-
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    return gen
+def _chunks(n_draws: int, size: int) -> list[int]:
+    return [min(size, n_draws - s) for s in range(0, n_draws, size)]
 
 
 def bootstrap(
@@ -291,17 +279,29 @@ def bootstrap(
 ) -> Draws:
     """Vote bootstrap: ``resamples`` exact multinomial resamples of the counts, refitted in batches.
 
-    ``tol`` is the largest change of any strength in the last chord step (natural units; 1e-6 is 0.0002 Elo
-    points at scale 400), far below the Monte Carlo error of percentile intervals.
+    On CPU the resamples are those of :func:`multinomial_counts` with the same seed (resample r depends only on
+    the seed and r); on a GPU they are drawn there with torch (different streams, same law). ``tol`` is the
+    largest change of any strength in the last chord step (natural units; 1e-6 is 0.0002 Elo points at scale
+    400), far below the Monte Carlo error of percentile intervals.
     """
+    from .sampling import Resampler, draw_keys
+
     dev = resolve_device(device)
     table = fit.table
-    size = _chunk_size(len(table.i), table.n_models, resamples)
-    sizes = [min(size, resamples - s) for s in range(0, resamples, size)]
-    seeds = _chunk_seeds(seed, len(sizes))
+    sizes = _chunks(resamples, _chunk_size(len(table.i), 4, resamples))
+    if dev.type == "cpu":
+        keys, resampler = draw_keys(seed, resamples), Resampler(table.counts)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        buffer = [None]  # one block reused: each is refitted before the next is drawn
 
-    def produce(chunk, n):
-        return multinomial_counts(table, n, _generator(seeds[chunk], dev), dev)
+        def produce(chunk, n):
+            buffer[0] = resampler(keys[starts[chunk] : starts[chunk] + n], out=buffer[0])
+            return buffer[0]
+    else:
+        seeds = [int(x) for x in draw_keys(seed, len(sizes))]
+
+        def produce(chunk, n):
+            return _torch_resamples(table, n, seeds[chunk], dev)
 
     return _draw_params(fit, produce, sizes, dev, tol, max_iter, progress, "bootstrap")
 
@@ -322,21 +322,16 @@ def cluster_bootstrap(
     ``matrix`` is :func:`cluster_matrix` output (clusters x 3G vote counts); a resample's counts are the
     cluster weights (Multinomial(n_clusters, uniform)) times that matrix.
     """
-    import torch
-
     dev = resolve_device(device)
     n_clusters = matrix.shape[0]
-    table = fit.table
-    size = _chunk_size(len(table.i), table.n_models, resamples)
-    sizes = [min(size, resamples - s) for s in range(0, resamples, size)]
-    seeds = _chunk_seeds(seed, len(sizes))
+    sizes = _chunks(resamples, _chunk_size(matrix.shape[1] // 3, 8, resamples))
+    seeds = [int(x) for x in np.random.SeedSequence(seed).generate_state(len(sizes), np.uint64)]
     mat_t = matrix.T.tocsr()
 
     def produce(chunk, n):
         rng = np.random.default_rng(seeds[chunk])
         weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n)
-        counts = np.asarray(mat_t @ weights.T).T.reshape(n, -1, 3)
-        return torch.as_tensor(counts, dtype=torch.float64, device=dev)
+        return np.asarray(mat_t @ weights.T, dtype=np.float64).reshape(-1, 3, n)
 
     return _draw_params(fit, produce, sizes, dev, tol, max_iter, progress, "cluster bootstrap")
 
@@ -430,11 +425,16 @@ def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndar
 
 def rank_draws(ratings: np.ndarray) -> np.ndarray:
     """Competition ranks (1 = best) of each model in each draw: 1 + the number of models strictly above."""
+    ratings = np.asarray(ratings)
+    order = np.argsort(-ratings, axis=1, kind="stable")
+    ranked = np.take_along_axis(ratings, order, axis=1)
+    # Within a run of equal values every model takes the run's first position (competition ranking).
+    position = np.broadcast_to(np.arange(ratings.shape[1]), ranked.shape)
+    starts = np.ones(ranked.shape, dtype=bool)
+    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
     out = np.empty(ratings.shape, dtype=np.int64)
-    step = max(1, 2**24 // max(1, ratings.shape[1] ** 2))
-    for s in range(0, len(ratings), step):
-        r = ratings[s : s + step]
-        out[s : s + step] = 1 + (r[:, None, :] > r[:, :, None]).sum(-1)
+    np.put_along_axis(out, order, first + 1, axis=1)
     return out
 
 

@@ -23,7 +23,16 @@ import numpy as np
 import pandas as pd
 
 from . import bt, elo, intervals
-from .votes import _is_counts, _looks_like_path, aggregate, as_counts, expand_counts, read_votes
+from .votes import (
+    OUTCOMES,
+    _is_counts,
+    _looks_like_path,
+    aggregate,
+    as_counts,
+    expand_counts,
+    read_votes,
+    validate_counts,
+)
 
 RECIPES: dict[str, dict[str, Any]] = {
     # FastChat (lmsys/FastChat fastchat/serve/monitor/elo_analysis.py, the Chatbot Arena board to mid-2025):
@@ -126,17 +135,20 @@ def _model_index(models: pd.Index, model: str) -> int:
 
 def record(counts: pd.DataFrame) -> pd.DataFrame:
     """Per-model record from counts: n_battles, wins, losses, ties (both tie kinds) and win_rate = wins / n."""
-    a, b = counts["model_a"].astype("string"), counts["model_b"].astype("string")
-    out, n = counts["outcome"].astype("string"), counts["count"].to_numpy(np.int64)
-    frames = []
-    for side, other_win in ((a, "win_b"), (b, "win_a")):
-        own_win = "win_a" if other_win == "win_b" else "win_b"
-        frames.append(pd.DataFrame({
-            "model": side.to_numpy(), "n_battles": n,
-            "wins": np.where(out == own_win, n, 0), "losses": np.where(out == other_win, n, 0),
-            "ties": np.where(out.isin(["tie", "tie_bothbad"]), n, 0),
-        }))
-    rec = pd.concat(frames).groupby("model", sort=True).sum()
+    counts = validate_counts(counts)
+    models = counts["model_a"].cat.categories
+    a = counts["model_a"].cat.codes.to_numpy()
+    b = counts["model_b"].cat.codes.to_numpy()
+    o = counts["outcome"].cat.codes.to_numpy()
+    n = counts["count"].to_numpy(np.float64)
+    k = len(models)
+
+    def tally(mask_a, mask_b):
+        return np.rint(np.bincount(a, n * mask_a, k) + np.bincount(b, n * mask_b, k)).astype(np.int64)
+
+    win_a, win_b, tie = o == OUTCOMES.index("win_a"), o == OUTCOMES.index("win_b"), o >= OUTCOMES.index("tie")
+    rec = pd.DataFrame({"n_battles": tally(1.0, 1.0), "wins": tally(win_a, win_b), "losses": tally(win_b, win_a),
+                        "ties": tally(tie, tie)}, index=pd.Index([str(m) for m in models], name="model"))
     rec["win_rate"] = rec["wins"] / rec["n_battles"]
     return rec
 

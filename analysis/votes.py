@@ -445,6 +445,30 @@ def aggregate(
     return out
 
 
+def _normalised(counts: pd.DataFrame) -> bool:
+    """Model columns categorical with the same sorted categories, all used; outcome with our categories."""
+    a, b, o = counts["model_a"], counts["model_b"], counts["outcome"]
+    if not all(isinstance(x.dtype, pd.CategoricalDtype) for x in (a, b, o)):
+        return False
+    cats = a.cat.categories
+    if not (cats.equals(b.cat.categories) and list(o.cat.categories) == list(OUTCOMES) and cats.is_monotonic_increasing
+            and cats.is_unique):
+        return False
+    used = np.zeros(len(cats) + 1, dtype=bool)
+    used[a.cat.codes.to_numpy()] = True
+    used[b.cat.codes.to_numpy()] = True
+    return bool(used[:-1].all())
+
+
+def _check_values(values: np.ndarray) -> None:
+    if (values < 0).any():
+        i = int(np.flatnonzero(values < 0)[0])
+        raise VoteError(f"column 'count' has {int((values < 0).sum())} negative value(s), e.g. {values[i]} at row {i}")
+    if not np.all(values == np.round(values)):
+        i = int(np.flatnonzero(values != np.round(values))[0])
+        raise VoteError(f"column 'count' has non-integer value(s), e.g. {values[i]} at row {i}")
+
+
 def validate_counts(counts: pd.DataFrame) -> pd.DataFrame:
     """Check a count table (negative, non-integer or null counts, unknown outcomes) and normalise its dtypes."""
     missing = [c for c in ("model_a", "model_b", "outcome", "count") if c not in counts.columns]
@@ -455,12 +479,23 @@ def validate_counts(counts: pd.DataFrame) -> pd.DataFrame:
         bad = counts.loc[cnt.isna(), "count"]
         raise VoteError(f"column 'count' has {len(bad)} non-numeric or null value(s), e.g. {bad.iloc[0]!r}")
     values = cnt.to_numpy(dtype=float)
-    if (values < 0).any():
-        i = int(np.flatnonzero(values < 0)[0])
-        raise VoteError(f"column 'count' has {int((values < 0).sum())} negative value(s), e.g. {values[i]} at row {i}")
-    if not np.all(values == np.round(values)):
-        i = int(np.flatnonzero(values != np.round(values))[0])
-        raise VoteError(f"column 'count' has non-integer value(s), e.g. {values[i]} at row {i}")
+    if _normalised(counts):
+        # Already our dtypes (e.g. validated before): only the value checks, no string round trip.
+        _check_values(values)
+        codes_a = counts["model_a"].cat.codes.to_numpy()
+        codes_b = counts["model_b"].cat.codes.to_numpy()
+        if (codes_a < 0).any() or (codes_b < 0).any():
+            col = "model_a" if (codes_a < 0).any() else "model_b"
+            raise VoteError(f"column {col!r} has {int((counts[col].cat.codes < 0).sum())} null model name(s)")
+        same = codes_a == codes_b
+        if same.any():
+            raise VoteError(f"counts contain {int(same.sum())} self-pair row(s) (model_a == model_b), "
+                            f"e.g. {counts['model_a'][same].iloc[0]!r}")
+        out = counts.copy(deep=False)
+        if out["count"].dtype != np.int64:
+            out["count"] = values.astype(np.int64)
+        return out
+    _check_values(values)
     outcome = counts["outcome"].astype("string")
     bad = ~outcome.isin(OUTCOMES)
     if bad.any():

@@ -105,36 +105,17 @@ def time_bootstrap(fit, repeats: int, device: str = "auto") -> tuple[Row, object
 
 
 def resampled_counts(table, n_draws: int, seed: int) -> np.ndarray:
-    """The resampled counts ``intervals.bootstrap(fit, n_draws, seed=seed)`` refits, as (n_draws, G, 3) numpy.
-
-    Follows the engine's chunking and per-chunk seeds when its helpers are there (so the choix loop fits the
-    very same matrices); otherwise one ``multinomial_counts`` call, whichever signature it has (older engines
-    take a numpy Generator, newer ones a seed or torch Generator and return a tensor).
-    """
-    import inspect
-
+    """The resampled counts ``intervals.bootstrap(fit, n_draws, seed=seed)`` refits on CPU, as (n_draws, G, 3)."""
     from analysis import intervals
 
-    def as_numpy(x):
-        return np.asarray(x.cpu() if hasattr(x, "cpu") else x)
-
-    params = inspect.signature(intervals.multinomial_counts).parameters
-    if "rng" in params:
-        return as_numpy(intervals.multinomial_counts(table, n_draws, np.random.default_rng(seed)))
-    if all(hasattr(intervals, f) for f in ("_chunk_size", "_chunk_seeds", "_generator")):
-        size = intervals._chunk_size(len(table.i), table.n_models, n_draws)
-        sizes = [min(size, n_draws - s) for s in range(0, n_draws, size)]
-        seeds = intervals._chunk_seeds(seed, len(sizes))
-        return np.concatenate([as_numpy(intervals.multinomial_counts(table, n, intervals._generator(s, "cpu"), "cpu"))
-                               for n, s in zip(sizes, seeds, strict=True)])
-    return as_numpy(intervals.multinomial_counts(table, n_draws, seed))
+    return intervals.multinomial_counts(table, n_draws, seed)
 
 
 def time_draws(table, repeats: int) -> Row:
     times, _ = measure(lambda: resampled_counts(table, RESAMPLES, SEED), repeats)
     return Row(f"resampled counts alone, {RESAMPLES:,} draws (intervals.multinomial_counts)", median(times),
-               fmt_spread(times), note="drawn one chunk after another, as intervals.bootstrap chunks and seeds them "
-                                       "(it overlaps them with the refits)")
+               fmt_spread(times), note="exact multinomial (analysis.sampling: Poisson tables + fill), one block; "
+                                       "intervals.bootstrap draws the same resamples in blocks of 256")
 
 
 # ---------------------------------------------------------------------------------------------- choix loop

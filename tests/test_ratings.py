@@ -163,24 +163,38 @@ def test_bootstrap_intervals_cover_about_95_percent():
 
 
 def test_batched_refit_equals_individual_fits():
+    import torch
+
     counts = small_counts(seed=2, k=6, n=4000)
     for ties in ("half", "davidson"):
         fit = bt.fit_bt(bt.pair_table(counts), ties=ties)
         resampled = intervals.multinomial_counts(fit.table, 4, 5)
-        import torch
+        k = fit.table.n_models
+        singles = [bt.fit_bt(fit.table.with_counts(resampled[b].astype(float)), ties=ties).theta for b in range(4)]
+        # tol 1e-12 runs in float64; tol 1e-6 in mixed precision for half ties (float32 scores around the fit).
+        for tol, atol in ((1e-12, 1e-9), (1e-6, 2e-6)):
+            refitter = intervals._Refitter(fit, torch.device("cpu"), tol, 200)
+            params, _, _ = refitter.refit(np.moveaxis(resampled, 0, -1))
+            for b in range(4):
+                got = params[:k, b].numpy()
+                np.testing.assert_allclose(got - got.mean(), singles[b], atol=atol)
 
-        refitter = intervals._Refitter(fit, torch.device("cpu"), 1e-12, 200)
-        params, _, _ = refitter.refit(resampled)
-        for b in range(4):
-            single = bt.fit_bt(fit.table.with_counts(resampled[b].numpy()), ties=ties)
-            got = params[b, : fit.table.n_models].numpy()
-            np.testing.assert_allclose(got - got.mean(), single.theta, atol=1e-9)
+
+def test_bootstrap_refits_the_resamples_multinomial_counts_draws():
+    counts = small_counts(seed=3, k=5, n=3000)
+    fit = bt.fit_bt(bt.pair_table(counts))
+    draws = intervals.bootstrap(fit, 6, seed=11, tol=1e-10)
+    resampled = intervals.multinomial_counts(fit.table, 6, 11)
+    for b in range(6):
+        single = bt.fit_bt(fit.table.with_counts(resampled[b].astype(float)))
+        np.testing.assert_allclose(draws.theta[b], single.theta, atol=1e-8)
 
 
-def test_multinomial_counts_have_multinomial_moments():
+@pytest.mark.parametrize("method", ["poisson", "binomial"])
+def test_multinomial_counts_have_multinomial_moments(method):
     counts = small_counts(seed=9, k=4, n=600)
     table = bt.pair_table(counts)
-    draws = intervals.multinomial_counts(table, 20_000, 1).numpy().reshape(20_000, -1)
+    draws = intervals.multinomial_counts(table, 20_000, 1, method=method).reshape(20_000, -1)
     p = table.counts.reshape(-1) / table.counts.sum()
     n = table.counts.sum()
     assert (draws.sum(1) == n).all()
@@ -188,9 +202,11 @@ def test_multinomial_counts_have_multinomial_moments():
     cov = np.cov(draws, rowvar=False)
     want = n * (np.diag(p) - np.outer(p, p))
     assert np.abs(cov - want).max() < 0.1 * np.abs(want).max()
-    once = intervals.multinomial_counts(table, 5, 1).numpy()
-    np.testing.assert_array_equal(once, intervals.multinomial_counts(table, 5, 1).numpy())
-    assert not np.array_equal(once, intervals.multinomial_counts(table, 5, 2).numpy())
+    once = intervals.multinomial_counts(table, 5, 1, method=method)
+    np.testing.assert_array_equal(once, intervals.multinomial_counts(table, 5, 1, method=method))
+    # Resample r depends only on the seed and r: a prefix of a longer run is the shorter run.
+    np.testing.assert_array_equal(once, intervals.multinomial_counts(table, 50, 1, method=method)[:5])
+    assert not np.array_equal(once, intervals.multinomial_counts(table, 5, 2, method=method))
 
 
 def test_position_effect_recovered():
