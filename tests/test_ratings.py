@@ -354,3 +354,17 @@ def test_elo_on_counts_runs_over_a_seeded_order():
     pd.testing.assert_frame_equal(one, two)
     assert "random (seeded) order" in one.attrs["order_note"]
     assert one.attrs["votes"] == 800
+
+
+def test_gpu_sampler_run_on_cpu_draws_the_same_law():
+    # The torch tree sampler used on CUDA, run on CPU: totals exact, cell means and variances multinomial.
+    import torch
+
+    table = bt.pair_table(small_counts(seed=4, k=4, n=800))
+    draws = intervals._torch_resamples(table, 20_000, 3, torch.device("cpu")).numpy()
+    assert draws.shape == (*table.counts.shape, 20_000)
+    n, p = table.counts.sum(), table.counts / table.counts.sum()
+    assert (draws.sum((0, 1)) == n).all()
+    sd = np.sqrt(n * p * (1 - p))
+    np.testing.assert_allclose(draws.mean(-1), n * p, atol=5 * sd.max() / np.sqrt(20_000))
+    np.testing.assert_allclose(draws.var(-1), sd**2, rtol=0.05, atol=0.5)
