@@ -46,7 +46,8 @@ class Draws:
     tau: np.ndarray | None  # (B,)
     iterations: int
     kind: str
-    max_step: float  # the last chord step, natural units: the refits' numerical error is below it
+    max_step: float  # the last chord step of the kept draws, natural units: their numerical error is below it
+    failed: int = 0  # resamples left out: no finite maximum (some models won or lost all their resampled votes)
 
 
 # ---------------------------------------------------------------------------------------------- resampling
@@ -217,8 +218,12 @@ class _Refitter:
             parts.append(l_t.sum(0, keepdim=True).to(torch.float64))
         return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
 
-    def refit(self, counts) -> tuple[Any, int, float]:
-        """Counts (G, 3, R) -> parameters (P, R) float64, iterations used, last max step (natural units)."""
+    def refit(self, counts) -> tuple[Any, Any, int, float]:
+        """Counts (G, 3, R) -> parameters (P, R) float64, converged (R,) mask, iterations, last max step.
+
+        A resample without a finite maximum (separated: a model won or lost every resampled vote) does not
+        converge: its strengths drift off at every step. It is flagged, not returned as a number.
+        """
         torch = self.torch
         counts = torch.as_tensor(counts, device=self.device).to(self.dtype)
         logistic = None
@@ -227,14 +232,17 @@ class _Refitter:
             half = self.fit.ties == "half"
             logistic = (wa + 0.5 * tt if half else wa, wa + wb + tt if half else wa + wb)
         delta = torch.zeros((self.start.shape[0], counts.shape[-1]), dtype=torch.float64, device=self.device)
-        step_max = float("inf")
-        for it in range(1, self.max_iter + 1):
+        iterations = 0
+        while iterations < self.max_iter:
+            iterations += 1
             step = self.h_inv @ self._gradient(delta.to(self.dtype), counts, logistic)
             delta += step
-            step_max = float(step.abs().max())
-            if step_max <= self.tol:
-                return self.start + delta, it, step_max
-        return self.start + delta, self.max_iter, step_max
+            per_draw = step.abs().amax(0)
+            if float(per_draw.max()) <= self.tol:
+                break
+        converged = torch.isfinite(delta).all(0) & (per_draw <= self.tol)
+        last = float(per_draw[converged].max()) if bool(converged.any()) else float("nan")
+        return self.start + delta, converged, iterations, last
 
 
 def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_iter: int, progress: bool,
@@ -247,20 +255,50 @@ def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_
     from tqdm.auto import tqdm
 
     refitter = _Refitter(fit, device, tol, max_iter)
-    out, iters, worst = [], 0, 0.0
+    out, iters, worst, failed = [], 0, 0.0, 0
     with torch.inference_mode(), tqdm(total=sum(sizes), desc=f"{kind} refits", disable=not progress,
                                       leave=False) as bar:
         for c, size in enumerate(sizes):
-            params, it, step = refitter.refit(produce(c, size))
-            out.append(params.T.cpu().numpy())
-            iters, worst = max(iters, it), max(worst, step)
+            counts = produce(c, size)
+            params, converged, it, step = refitter.refit(counts)
+            params, converged = params.T.cpu().numpy(), converged.cpu().numpy()
+            if not converged.all():
+                # Far from the full-data fit the chord iteration can stall: refit those resamples exactly, one by
+                # one. Those with no finite maximum raise and are left out (counted in ``failed``).
+                fixed = _exact_refits(fit, np.asarray(counts.cpu() if hasattr(counts, "cpu") else counts),
+                                      np.flatnonzero(~converged))
+                for r, row in fixed.items():
+                    params[r], converged[r] = row, True
+            out.append(params[converged])
+            failed += size - int(converged.sum())
+            iters, worst = max(iters, it), max(worst, step) if step == step else worst
             bar.update(size)
     params = np.concatenate(out)
+    if not len(params):
+        raise ValueError(f"{kind}: none of the {sum(sizes)} resamples has a finite maximum (in each, some model "
+                         "won or lost all its votes); set prior= (e.g. prior=0.01) to refit them with a penalty")
     k = fit.table.n_models
     theta = params[:, :k] - params[:, :k].mean(1, keepdims=True)
     idx = k + int(fit.position)
     return Draws(theta=theta, gamma=params[:, k] if fit.position else None,
-                 tau=params[:, idx] if fit.tau is not None else None, iterations=iters, kind=kind, max_step=worst)
+                 tau=params[:, idx] if fit.tau is not None else None, iterations=iters, kind=kind, max_step=worst,
+                 failed=failed)
+
+
+def _exact_refits(fit: BTFit, counts: np.ndarray, which: np.ndarray) -> dict[int, np.ndarray]:
+    """Exact fits (theta, [gamma], [tau]) of resamples ``which`` of counts (G, 3, R); separated ones are skipped."""
+    from .bt import FitError, fit_bt
+
+    out = {}
+    for r in which:
+        try:
+            one = fit_bt(fit.table.with_counts(counts[:, :, r].astype(np.float64)), ties=fit.ties,
+                         position=fit.position, prior=fit.prior)
+        except FitError:
+            continue
+        out[int(r)] = np.concatenate([one.theta, [one.gamma] if fit.position else [],
+                                      [one.tau] if fit.tau is not None else []])
+    return out
 
 
 def _chunks(n_draws: int, size: int) -> list[int]:

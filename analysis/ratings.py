@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,7 +234,12 @@ def rate(
             d = intervals.cluster_bootstrap(fit, mat, int(opts["resamples"]), seed=rng_seed, device=opts["device"],
                                             progress=bool(opts["progress"]))
         draws = _gauge(models, d.theta * factor, opts)[0]
-        extras.update(refit_iterations=d.iterations, refit_max_step=d.max_step)
+        extras.update(refit_iterations=d.iterations, refit_max_step=d.max_step, refit_failed=d.failed)
+        if d.failed:
+            warnings.warn(f"{d.failed} of {d.failed + len(d.theta)} resamples have no finite maximum (some models "
+                          "won or lost all their resampled votes) and were left out, so the intervals are "
+                          "conditional on finite refits and too narrow for the sparsest models; set prior= (e.g. "
+                          "prior=0.01) to keep every resample", stacklevel=3)
         if fit.position:
             extras["position_draws"] = d.gamma * factor
         if fit.tau is not None:
@@ -311,7 +317,7 @@ def _attach(board, fit, table, opts, anchor_model, extras, draws) -> None:
             attrs["tie_param"] = {"name": name, "estimate": math.exp(fit.tau),
                                   **_param_interval(fit.tau, extras, "tau_draws", table.n_models + int(fit.position),
                                                     1.0, level, log=True)}
-    for key in ("refit_iterations", "refit_max_step", "clusters"):
+    for key in ("refit_iterations", "refit_max_step", "refit_failed", "clusters"):
         if key in extras:
             attrs[key] = extras[key]
     board.attrs.update(attrs)
