@@ -23,6 +23,7 @@ from scipy import stats
 from scipy.special import expit
 
 from . import bt, intervals
+from .frames import attached
 from .ratings import Ratings, _model_index, rate
 from .votes import OUTCOMES, WINNERS, read_votes
 
@@ -373,7 +374,7 @@ def tiers(board_or_ratings: Ratings | pd.DataFrame, level: float = 0.95, method:
         "tier": tier[order], "n_tied": tied[order],
     })
     out.insert(4, "tier_size", out.groupby("tier")["tier"].transform("size"))
-    out.attrs.update(pairs=pairs, method=method, level=level, critical=crit, n_tiers=int(tier.max()))
+    out.attrs.update(pairs=attached(pairs), method=method, level=level, critical=crit, n_tiers=int(tier.max()))
     if note:
         out.attrs["note"] = note
     return out

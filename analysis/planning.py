@@ -29,12 +29,13 @@ from scipy import stats
 from scipy.special import expit
 
 from . import bt
+from .frames import attached
 from .ratings import Ratings, _model_index
 
 ALLOCATIONS = ("model", "pair", "arena")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays, and sits in a plan's attrs
 class Design:
     """An arena's pairing and truth: who meets whom how often, and the strengths that set each vote's information.
 
@@ -368,7 +369,9 @@ def plan_votes(
         "floor": floor, "note": note,
     }
     out = pd.DataFrame([row])
-    out.attrs.update(curve=curve, design=design, added=added, level=level, contrast=c,
+    # Tables and vectors in attrs as an AttachedFrame and tuples, so plans can still be concatenated.
+    out.attrs.update(curve=attached(curve), design=design, added=tuple(map(float, added)), level=level,
+                     contrast=tuple(map(float, c)),
                      units="Elo points (widths, gap); votes")
     return out
 
@@ -471,8 +474,8 @@ def simulate_plan(plan: pd.DataFrame, votes: float | None = None, *, replication
     ``p - t/2, 1 - p - t/2, t`` (t the pair's tie share), so the expected score is the model's p.
     """
     design: Design = plan.attrs["design"]
-    added: np.ndarray = plan.attrs["added"]
-    c: np.ndarray = plan.attrs["contrast"]
+    added = np.asarray(plan.attrs["added"], dtype=float)
+    c = np.asarray(plan.attrs["contrast"], dtype=float)
     level: float = plan.attrs["level"]
     row = plan.iloc[0]
     extra = float(row["votes_needed"] if votes is None else votes)

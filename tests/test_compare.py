@@ -187,3 +187,13 @@ def test_trajectories_follow_each_model_with_changes():
 def test_by_period_needs_timestamps():
     with pytest.raises(KeyError, match="timestamp"):
         compare.by_period(simulate_arena(3, 100, seed=0))
+
+
+def test_results_of_different_boards_concatenate(tiered):
+    # pandas compares attrs on concat; tables kept there must not make that comparison raise.
+    counts, fit = tiered
+    other = analysis.rate(counts.sample(frac=0.5, random_state=1), resamples=100, seed=2)
+    both = pd.concat([compare.tiers(fit).assign(board="full"), compare.tiers(other).assign(board="half")])
+    assert len(both) == 14 and "pairs" not in both.attrs
+    pairs = compare.tiers(fit).attrs["pairs"]
+    assert type(pairs[pairs.p_value < 1]) is pd.DataFrame and len(pairs) == 21

@@ -154,3 +154,12 @@ def test_happyhorse_interval_widths_at_published_sample_sizes(aa_board):
     # (median about 11.4 against 8): the publisher's pairing is more informative (close matches) or its
     # intervals narrower.
     assert (others.half_width > published.loc[others.index]).mean() > 0.8
+
+
+def test_plans_concatenate_and_still_simulate(small):
+    top, second = small.board.model.iloc[:2]
+    one = plan_votes(small, top, target_width=20.0)
+    two = plan_votes(small, top, versus=second, power=0.8)
+    both = pd.concat([one, two], ignore_index=True)
+    assert list(both.goal) == ["width", "separate"]
+    assert simulate_plan(one, replications=20, seed=1).iloc[0].fitted == 20
