@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.stats
-from scipy.special import expit
 
 from . import bt
+from .bt import fit_bt_batch as bt_batch  # noqa: F401  (the old name; the engine lives in analysis.bt)
 from .datasets import ratings_to_pairwise
 from .votes import read_votes
 
@@ -73,7 +73,6 @@ __all__ = [
     "LEVELS",
     "METHODS",
     "CorrelationError",
-    "bt_batch",
     "correlate",
     "correlate_main",
     "coverage",
@@ -287,68 +286,6 @@ def _percentile(draws: np.ndarray, confidence: float) -> tuple[float, float, int
 
 
 # ---------------------------------------------------------------------------------------------- Bradley-Terry
-
-
-def _incidence(pi: np.ndarray, pj: np.ndarray, k: int) -> np.ndarray:
-    inc = np.zeros((len(pi), k))
-    inc[np.arange(len(pi)), pi] = 1.0
-    inc[np.arange(len(pi)), pj] = -1.0
-    return inc
-
-
-def bt_batch(pc: np.ndarray, pi: np.ndarray, pj: np.ndarray, k: int, theta0: np.ndarray | None = None, *,
-             max_iter: int = 50, tol: float = 1e-9) -> np.ndarray:
-    """Bradley-Terry strengths (ties as half a win, natural log-odds, mean zero) for many count tables at once.
-
-    Parameters
-    ----------
-    pc
-        (B, P, 3) counts per table and pair: wins of model ``pi``, wins of ``pj``, ties.
-    pi, pj
-        (P,) model codes of each pair.
-    k
-        Number of models.
-    theta0
-        (K,) warm start, e.g. the full-data fit; zeros if None.
-
-    Returns
-    -------
-    numpy.ndarray
-        (B, K) strengths; a row is NaN where its table has no finite maximum (a model that never lost or never
-        won in that resample) or Newton did not settle.
-
-    Notes
-    -----
-    Newton's method on all B likelihoods together: the K x K Hessians are a weighted graph Laplacian each, made
-    invertible by adding the all-ones matrix, which also keeps every step at mean zero (the gradient sums to
-    zero), so the gauge stays fixed without dropping a model.
-    """
-    b = pc.shape[0]
-    y = pc[..., 0] + 0.5 * pc[..., 2]
-    m = pc.sum(-1)
-    inc = _incidence(pi, pj, k)
-    theta = np.zeros((b, k)) if theta0 is None else np.tile(np.asarray(theta0, float), (b, 1))
-    ones = np.ones((k, k))
-    step_size = np.full(b, np.inf)
-    for _ in range(max_iter):
-        p = expit(theta @ inc.T)
-        grad = (y - m * p) @ inc
-        hess = np.einsum("bp,pk,pl->bkl", m * p * (1 - p), inc, inc) + ones
-        try:
-            step = np.linalg.solve(hess, grad[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(h, g, rcond=None)[0] for h, g in zip(hess, grad, strict=True)])
-        theta = theta + step
-        step_size = np.abs(step).max(-1)
-        if not np.any(step_size > tol):
-            break
-    theta = theta - theta.mean(-1, keepdims=True)
-    # A separated resample has no finite maximum: Newton walks off until the win probabilities round to 0 and 1
-    # and the steps vanish. Odds beyond e^30 between two models are treated as that, not as a fit.
-    spread = np.ptp(theta, axis=-1)
-    bad = ~np.isfinite(theta).all(-1) | ~(spread <= 30) | ~(step_size <= 1e-6)
-    theta[bad] = np.nan
-    return theta
 
 
 def _bt_point(pc: np.ndarray, pi: np.ndarray, pj: np.ndarray, models: Sequence[str]) -> np.ndarray:
@@ -668,7 +605,7 @@ def _human_scores(h: _Human, w: np.ndarray, scale: str, theta0: np.ndarray | Non
         games = pc.sum(-1) @ (ei + ej)
         with np.errstate(invalid="ignore", divide="ignore"):
             return wins / games
-    return bt_batch(pc, h.pi, h.pj, k, theta0) * _ELO + 1000.0
+    return bt.fit_bt_batch(pc, h.pi, h.pj, k, theta0) * _ELO + 1000.0
 
 
 def _human_point(h: _Human, scale: str) -> np.ndarray:

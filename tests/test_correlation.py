@@ -79,7 +79,7 @@ def test_bt_batch_matches_fit_bt_and_flags_separation():
     pi, pj = np.triu_indices(4, k=1)
     rng = np.random.default_rng(1)
     pc = rng.integers(1, 30, size=(3, len(pi), 3)).astype(float)
-    got = C.bt_batch(pc, pi, pj, 4)
+    got = bt.fit_bt_batch(pc, pi, pj, 4)
     for row, table in zip(got, pc, strict=True):
         cells = [(models[a], models[b], o, table[p, k]) for p, (a, b) in enumerate(zip(pi, pj, strict=True))
                  for k, o in enumerate(["win_a", "win_b", "tie"])]
@@ -88,7 +88,7 @@ def test_bt_batch_matches_fit_bt_and_flags_separation():
         np.testing.assert_allclose(row, fit.theta, atol=1e-8)
     separated = pc[:1].copy()
     separated[0, pi == 0, 1:] = 0.0  # model a never loses or ties: no finite maximum
-    assert np.isnan(C.bt_batch(separated, pi, pj, 4)).all()
+    assert np.isnan(bt.fit_bt_batch(separated, pi, pj, 4)).all()
 
 
 def test_fisher_interval_edges():
