@@ -373,7 +373,7 @@ class _PoissonTables:
         _fill_stage(self.cells, (self.total - totals).astype(np.int64), self.alias_p, self.alias_i, keys, out)
 
 
-_MAX_TABLE_ENTRIES = 16_000_000  # ~200 MB of tables; larger count tables use the binomial chain
+_MAX_TABLE_ENTRIES = 12_000_000  # ~200 MB (an 8-byte CDF value and four guides per entry); beyond: binomial chain
 
 
 def draw_keys(seed: int | None, n_draws: int) -> np.ndarray:
