@@ -1,16 +1,22 @@
 """Exact multinomial resampling of count tables on CPU, compiled with numba.
 
-Resampling N votes with replacement is the same as drawing the cell counts from Multinomial(N, n_c / N). We draw
-that exactly as a chain of binomials (group totals by the conditional method, then each group's ties and
-first-model wins), with our own binomial sampler: BTRS rejection (Hormann 1993, "The generation of binomial
-random variates") when the mean is 10 or more, inversion below. The log-factorials in BTRS's exact
-acceptance test use Stirling's series with terms to 1/(1260 x^5) (error below 1e-10 for x >= 10) and a table
-below 10, so the draws are exact up to floating point, as numpy's and torch's are.
+Resampling N votes with replacement is the same as drawing the cell counts from Multinomial(N, n_c / N). Two
+exact samplers, both parallel over cores and releasing the GIL:
 
-Why not numpy or torch: both spend 60-90 ns per large-count binomial (mostly setup of BTPE/BTRS and a locked
-generator); this sampler spends ~10-15 ns, runs one thread per resample block, and releases the GIL. Each
-resample has its own xoshiro256+ stream seeded from one 64-bit key, so a resample's counts depend only on the
-seed and its index, not on chunking or thread count.
+- Poisson + fill (the default): independent Poisson((N - sqrt(N)) n_c / N) counts per cell, drawn by inverting
+  each cell's tabulated CDF (one uniform and ~0.1 comparisons per draw, ~5 ns on 2 cores), redrawn for the
+  resamples whose total overshoots N, then the missing votes added one by one from an alias table of n_c / N.
+  Exact because independent Poisson counts given their sum are multinomial, and two independent multinomials
+  with the same probabilities add up to one. Tails beyond +-7 sd of the table are walked exactly.
+- A chain of binomials (group totals by the conditional method, then each group's ties and first-model wins)
+  with our BTRS sampler (Hormann 1993, "The generation of binomial random variates") for means of 10 or more
+  and inversion below; log-factorials by Stirling's series to 1/(1260 x^5) (error < 1e-10 for x >= 10) and a
+  table below 10. ~50 ns per draw; used when the Poisson tables would not fit in memory.
+
+Why not numpy or torch: both spend 60-90 ns per large-count binomial (setup of BTPE/BTRS, a locked generator).
+Every resample has its own random streams keyed by one 64-bit number (counter-based SplitMix64 for the Poisson
+path, xoshiro256+ for the chain), so a resample depends only on the seed and its index, not on block sizes or
+thread count.
 """
 
 from __future__ import annotations
@@ -402,6 +408,11 @@ class Resampler:
             raise ValueError(f"Resampler: counts must be (groups, 3), got shape {counts.shape}")
         if method not in ("auto", "poisson", "binomial"):
             raise ValueError(f"Resampler: method must be 'auto', 'poisson' or 'binomial', got {method!r}")
+        bad = ~np.isfinite(counts) | (counts < 0) | (counts != np.round(counts))
+        if bad.any():
+            g, o = np.argwhere(bad)[0]
+            raise ValueError(f"Resampler: counts must be non-negative integers; {int(bad.sum())} are not, e.g. "
+                             f"{float(counts[g, o])} at group {g}, column {o}")
         self.counts = counts
         self.dtype = np.float32 if counts.sum() < 2**24 else np.float64
         flat = counts.reshape(-1)

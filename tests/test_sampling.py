@@ -109,7 +109,7 @@ def test_large_totals_switch_to_float64():
     draws = sampling.resample_counts(counts, sampling.draw_keys(2, 20))
     assert draws.dtype == np.float64
     assert (draws.sum((0, 1)) == counts.sum()).all()
-    small = sampling.resample_counts(counts / 1000, sampling.draw_keys(2, 3))
+    small = sampling.resample_counts(np.round(counts / 1000), sampling.draw_keys(2, 3))
     assert small.dtype == np.float32
 
 
@@ -118,3 +118,5 @@ def test_resampler_rejects_bad_shapes_and_methods():
         sampling.Resampler(np.ones((4, 2)))
     with pytest.raises(ValueError, match="method"):
         sampling.Resampler(np.ones((4, 3)), method="normal")
+    with pytest.raises(ValueError, match=r"non-negative integers; 1 are not, e.g. 2.5 at group 1, column 2"):
+        sampling.Resampler(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 2.5]]))
