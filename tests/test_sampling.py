@@ -120,3 +120,14 @@ def test_resampler_rejects_bad_shapes_and_methods():
         sampling.Resampler(np.ones((4, 3)), method="normal")
     with pytest.raises(ValueError, match=r"non-negative integers; 1 are not, e.g. 2.5 at group 1, column 2"):
         sampling.Resampler(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 2.5]]))
+
+
+@pytest.mark.parametrize("n", [1_000.0, 1_000_000.0, 16_000_000.0])
+def test_poisson_tables_are_accurate_to_1e_11_against_mpmath(n):
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    tables = sampling._PoissonTables(np.array([n]))
+    rate, lo, width = tables.lam[0], tables.lo[0], tables.offsets[1]
+    for idx in [0, width // 4, width // 2, 3 * width // 4, width - 1]:
+        exact = mpmath.gammainc(lo + idx + 1, rate, mpmath.inf, regularized=True)  # P(X <= k)
+        assert abs(tables.cdf[idx] - float(exact)) < 1e-11
