@@ -238,7 +238,7 @@ def _poisson_inverse(u, c, lam, lo, offsets, low_tail, cdf, guide, pmf_hi):
     if u < low_tail[c]:  # below the table (probability < 1e-11): walk down with CDF(k-1) = CDF(k) - pmf(k)
         k = lo[c] - 1.0
         acc = low_tail[c]
-        pm = math.exp(k * math.log(lam[c]) - lam[c] - math.lgamma(k + 1.0))
+        pm = (cdf[a] - low_tail[c]) * lo[c] / lam[c]  # pmf(lo - 1) = pmf(lo) lo / lam
         while k > 0.0 and acc - pm > u:
             acc -= pm
             pm *= k / lam[c]
