@@ -400,7 +400,9 @@ def leaderboard(data: Any, **options: Any) -> pd.DataFrame:
     ci
         ``"bootstrap"`` (exact multinomial resampling of votes, batched refits), ``"cluster"`` (resample whole
         clusters named by ``cluster=``, e.g. ``"voter_id"``), ``"sandwich"`` (robust covariance, cluster-robust
-        when ``cluster=`` is set), ``"model"`` (inverse Fisher information) or ``"none"``.
+        when ``cluster=`` is set), ``"model"`` (inverse Fisher information) or ``"none"``. Resamples with no
+        finite maximum (without a prior, some models won or lost all their resampled votes) are left out with a
+        warning; ``attrs["refit_failed"]`` counts them, ``attrs["refit_max_step"]`` bounds the refits' error.
     resamples, level, seed, device
         Bootstrap size, interval level, random seed, torch device (``"auto"``: CUDA when present).
     recipe
