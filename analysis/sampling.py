@@ -221,11 +221,14 @@ def _fill_tables(lam, lo, offsets, low_tail, pmf_lo, cdf, guide, pmf_hi):
             if t < width - 1:
                 pm *= lam[c] / (k + t + 1.0)
         pmf_hi[c] = pm
-        # guide[j] = first index whose CDF exceeds j / n_guide: inversion starts there (~0.1 steps on average)
+        # guide[j] = first index whose CDF exceeds j / n_guide, less 1e-15 so that rounding in the threshold or in
+        # the bucket index int(u * n_guide) can only start the search early: inversion starts there (~0.1 steps).
         n_guide = _GUIDE * width
+        step = 1.0 / n_guide
         t = 0
         for j in range(n_guide):
-            while t < width - 1 and cdf[a + t] <= j / n_guide:
+            threshold = j * step - 1e-15
+            while t < width - 1 and cdf[a + t] <= threshold:
                 t += 1
             guide[_GUIDE * a + j] = t
 
