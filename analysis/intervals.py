@@ -222,7 +222,10 @@ class _Refitter:
         """Counts (G, 3, R) -> parameters (P, R) float64, converged (R,) mask, iterations, last max step.
 
         A resample without a finite maximum (separated: a model won or lost every resampled vote) does not
-        converge: its strengths drift off at every step. It is flagged, not returned as a number.
+        converge: its strengths drift off at every step. It is flagged, not returned as a number. On sparse
+        comparison graphs the chord iteration can stall or diverge; with logistic ties those draws are then
+        solved by Newton's method from the full-data fit, each step an inner conjugate-gradient solve
+        preconditioned by H0^-1 (Hessian-vector products cost one gradient each).
         """
         torch = self.torch
         counts = torch.as_tensor(counts, device=self.device).to(self.dtype)
@@ -232,8 +235,9 @@ class _Refitter:
             half = self.fit.ties == "half"
             logistic = (wa + 0.5 * tt if half else wa, wa + wb + tt if half else wa + wb)
         delta = torch.zeros((self.start.shape[0], counts.shape[-1]), dtype=torch.float64, device=self.device)
+        chord_iter = min(self.max_iter, 15) if logistic is not None else self.max_iter
         iterations = 0
-        while iterations < self.max_iter:
+        while iterations < chord_iter:
             iterations += 1
             step = self.h_inv @ self._gradient(delta.to(self.dtype), counts, logistic)
             delta += step
@@ -241,8 +245,85 @@ class _Refitter:
             if float(per_draw.max()) <= self.tol:
                 break
         converged = torch.isfinite(delta).all(0) & (per_draw <= self.tol)
+        if logistic is not None and not bool(converged.all()):
+            todo = torch.nonzero(~converged).flatten()
+            y, m = (x.index_select(1, todo).to(torch.float64) for x in logistic)
+            sub, sub_step, newton_iter = self._newton(y, m)
+            delta[:, todo] = sub
+            per_draw[todo] = sub_step
+            converged[todo] = torch.isfinite(sub).all(0) & (sub_step <= self.tol)
+            iterations = max(iterations, newton_iter)
         last = float(per_draw[converged].max()) if bool(converged.any()) else float("nan")
         return self.start + delta, converged, iterations, last
+
+    def _linear(self, v):
+        """(P, R) -> (G, R): the change of each group's linear predictor for a change v of the parameters."""
+        k = self.k
+        out = v[:k].index_select(0, self.i) - v[:k].index_select(0, self.j)
+        return out + v[k : k + 1] if self.fit.position else out
+
+    def _linear_t(self, u):
+        """(G, R) -> (P, R): the transpose of :meth:`_linear` (scatter to models, sum for the position term)."""
+        torch = self.torch
+        g = torch.zeros((self.k, u.shape[1]), dtype=u.dtype, device=u.device)
+        g.index_add_(0, self.i, u).index_add_(0, self.j, u, alpha=-1.0)
+        return torch.cat([g, u.sum(0, keepdim=True)]) if self.fit.position else g
+
+    def _newton(self, y, m, max_newton: int = 30, max_cg: int = 200):
+        """Newton's method with PCG inner solves for logistic ties, float64, from the full-data fit.
+
+        Returns deltas (P, R), the last step's largest change per draw, and the Newton iterations used.
+        """
+        torch = self.torch
+        k, prior = self.k, self.fit.prior
+        d0 = self.d0.to(torch.float64)
+        delta = torch.zeros((self.start.shape[0], y.shape[1]), dtype=torch.float64, device=self.device)
+        step_max = torch.full((y.shape[1],), float("inf"), dtype=torch.float64, device=self.device)
+        it = 0
+        while it < max_newton:
+            it += 1
+            p = torch.sigmoid(d0 + self._linear(delta))
+            grad = self._linear_t(y - m * p)
+            if prior:
+                grad[:k] -= prior * (self.start[:k] + delta[:k])
+            w = m * p * (1.0 - p)
+
+            def hess_vec(v, w=w):
+                out = self._linear_t(w * self._linear(v))
+                if prior:
+                    out[:k] += prior * v[:k]
+                return out
+
+            step = self._pcg(hess_vec, grad, max_cg)
+            # Damped: no strength moves by more than 2 natural units (175 Elo points) in one step.
+            step_max = step.abs().amax(0)
+            step *= (2.0 / step_max.clamp_min(1e-300)).clamp(max=1.0)
+            delta += step
+            if float(step_max.max()) <= self.tol:
+                break
+        return delta, step_max, it
+
+    def _pcg(self, hess_vec, b, max_iter: int):
+        """Solve H x = b for every draw (columns) by conjugate gradients preconditioned with H0^-1."""
+        torch = self.torch
+        x = torch.zeros_like(b)
+        r = b.clone()
+        z = self.h_inv @ r
+        p = z.clone()
+        rz = (r * z).sum(0)
+        target = rz * 1e-24  # relative residual 1e-12 in the preconditioned norm
+        for _ in range(max_iter):
+            q = hess_vec(p)
+            alpha = rz / (p * q).sum(0).clamp_min(1e-300)
+            x += alpha * p
+            r -= alpha * q
+            z = self.h_inv @ r
+            rz_new = (r * z).sum(0)
+            if bool((rz_new <= target).all()):
+                break
+            p = z + (rz_new / rz.clamp_min(1e-300)) * p
+            rz = rz_new
+        return x
 
 
 def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_iter: int, progress: bool,

@@ -406,3 +406,39 @@ def test_board_warns_about_separated_resamples_and_a_prior_keeps_them():
         warnings.simplefilter("error")
         penalised = A.leaderboard(SPARSE, resamples=200, seed=1, prior=0.01)
     assert penalised.attrs["refit_failed"] == 0
+
+
+def test_sparse_board_where_the_chord_stalls_is_solved_by_newton():
+    # 400 models in a sparse ring of comparisons: one shared Hessian is too far from each resample's, so the chord
+    # iteration gives up and Newton with preconditioned conjugate gradients finishes the refits.
+    counts = simulate_counts(400, 200_000, pairing="sparse", tie_rate=0.2, seed=1)
+    fit = bt.fit_bt(bt.pair_table(counts))
+    draws = intervals.bootstrap(fit, 12, seed=1)
+    assert draws.failed == 0 and draws.iterations >= 15
+    resampled = intervals.multinomial_counts(fit.table, 12, 1)
+    for b in (0, 5, 11):
+        single = bt.fit_bt(fit.table.with_counts(resampled[b].astype(float)))
+        np.testing.assert_allclose(draws.theta[b], single.theta, atol=1e-6)
+
+
+@pytest.mark.parametrize(("position", "prior", "ties"), [(True, 0.0, "half"), (False, 0.05, "drop")])
+def test_newton_refits_match_exact_fits_with_position_and_prior(position, prior, ties):
+    import torch
+
+    counts = simulate_counts(6, 5000, tie_rate=0.2, position_bias=40.0 if position else 0.0, seed=7)
+    fit = bt.fit_bt(bt.pair_table(counts, ordered=position), ties=ties, position=position, prior=prior)
+    resampled = intervals.multinomial_counts(fit.table, 5, 3)
+    refitter = intervals._Refitter(fit, torch.device("cpu"), 1e-10, 50)
+    counts_t = torch.as_tensor(np.moveaxis(resampled, 0, -1), dtype=torch.float64)
+    wa, wb, tt = (counts_t[:, c] * refitter.weight.double() for c in range(3))
+    y, m = (wa + 0.5 * tt, wa + wb + tt) if ties == "half" else (wa, wa + wb)
+    with torch.inference_mode():
+        delta, step, _ = refitter._newton(y, m)
+    params = (refitter.start + delta).numpy()
+    k = fit.table.n_models
+    for b in range(5):
+        one = bt.fit_bt(fit.table.with_counts(resampled[b].astype(float)), ties=ties, position=position, prior=prior)
+        got = params[:k, b]
+        np.testing.assert_allclose(got - (got.mean() if not prior else 0.0), one.theta, atol=1e-8)
+        if position:
+            assert params[k, b] == pytest.approx(one.gamma, abs=1e-8)
