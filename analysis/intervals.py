@@ -395,20 +395,24 @@ def bootstrap(
     tol: float = 1e-6,
     max_iter: int = 50,
     progress: bool = False,
+    sampler: str = "auto",
 ) -> Draws:
     """Vote bootstrap: ``resamples`` exact multinomial resamples of the counts, refitted in batches.
 
-    On CPU the resamples are those of :func:`multinomial_counts` with the same seed (resample r depends only on
-    the seed and r); on a GPU they are drawn there with torch (different streams, same law). ``tol`` is the
-    largest change of any strength in the last chord step (natural units; 1e-6 is 0.0002 Elo points at scale
-    400), far below the Monte Carlo error of percentile intervals.
+    ``sampler="auto"`` draws on CPU with :mod:`analysis.sampling` (the resamples of :func:`multinomial_counts`
+    with the same seed: resample r depends only on the seed and r) and on a GPU with torch binomials there
+    (different streams, same law); ``"numba"`` or ``"torch"`` forces one. ``tol`` is the largest change of any
+    strength in the last refit step (natural units; 1e-6 is 0.0002 Elo points at scale 400), far below the
+    Monte Carlo error of percentile intervals.
     """
     from .sampling import Resampler, draw_keys
 
+    if sampler not in ("auto", "numba", "torch"):
+        raise ValueError(f"sampler must be 'auto', 'numba' or 'torch', not {sampler!r}")
     dev = resolve_device(device)
     table = fit.table
     sizes = _chunks(resamples, _chunk_size(len(table.i), 4, resamples))
-    if dev.type == "cpu":
+    if sampler == "numba" or (sampler == "auto" and dev.type == "cpu"):
         keys, resampler = draw_keys(seed, resamples), Resampler(table.counts)
         starts = np.concatenate([[0], np.cumsum(sizes)])
         buffer = [None]  # one block reused: each is refitted before the next is drawn

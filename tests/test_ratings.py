@@ -442,3 +442,19 @@ def test_newton_refits_match_exact_fits_with_position_and_prior(position, prior,
         np.testing.assert_allclose(got - (got.mean() if not prior else 0.0), one.theta, atol=1e-8)
         if position:
             assert params[k, b] == pytest.approx(one.gamma, abs=1e-8)
+
+
+def test_torch_sampler_path_gives_the_same_intervals_in_law():
+    # The GPU path (torch binomial tree + refits) run on CPU: its percentile bounds match the numba sampler's to
+    # Monte Carlo error.
+    counts = small_counts(seed=12, k=5, n=20_000)
+    fit = bt.fit_bt(bt.pair_table(counts))
+    a = intervals.bootstrap(fit, 3000, seed=1, sampler="numba").theta
+    b = intervals.bootstrap(fit, 3000, seed=2, sampler="torch").theta
+    assert not np.array_equal(a[:5], b[:5])
+    sd = a.std(0)
+    np.testing.assert_allclose(b.std(0), sd, rtol=0.08)
+    for q in (0.025, 0.975):
+        np.testing.assert_allclose(np.quantile(b, q, axis=0), np.quantile(a, q, axis=0), atol=0.15 * sd.max())
+    with pytest.raises(ValueError, match="sampler"):
+        intervals.bootstrap(fit, 10, sampler="cuda")
