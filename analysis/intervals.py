@@ -139,10 +139,12 @@ def cluster_matrix(table: PairTable, counts: pd.DataFrame, cluster: str) -> tupl
 # ---------------------------------------------------------------------------------------------- batched refit
 
 
-def _chunk_size(n_groups: int, precision_bytes: int, n_draws: int, max_chunk: int = 256) -> int:
+def _chunk_size(fit: BTFit, n_draws: int, max_chunk: int = 256) -> int:
     # Draws per chunk: up to ``max_chunk`` (temporaries of a few MB stay in cache: 2x faster than 1,024 per chunk
-    # on Chatbot Arena), memory under the budget.
-    per_draw = precision_bytes * 10 * max(n_groups, 1)
+    # on Chatbot Arena), memory under the budget: ~10 float32 (G, R) temporaries for logistic ties, ~20 float64
+    # ones for Davidson and Rao-Kupper (their cell derivatives).
+    per_group = 4 * 10 if fit.ties in ("half", "drop") else 8 * 20
+    per_draw = per_group * max(len(fit.table.i), 1)
     return max(1, min(n_draws, max_chunk, _MEMORY_BUDGET // per_draw))
 
 
@@ -411,7 +413,7 @@ def bootstrap(
         raise ValueError(f"sampler must be 'auto', 'numba' or 'torch', not {sampler!r}")
     dev = resolve_device(device)
     table = fit.table
-    sizes = _chunks(resamples, _chunk_size(len(table.i), 4, resamples))
+    sizes = _chunks(resamples, _chunk_size(fit, resamples))
     if sampler == "numba" or (sampler == "auto" and dev.type == "cpu"):
         keys, resampler = draw_keys(seed, resamples), Resampler(table.counts)
         starts = np.concatenate([[0], np.cumsum(sizes)])
@@ -447,7 +449,7 @@ def cluster_bootstrap(
     """
     dev = resolve_device(device)
     n_clusters = matrix.shape[0]
-    sizes = _chunks(resamples, _chunk_size(matrix.shape[1] // 3, 8, resamples))
+    sizes = _chunks(resamples, _chunk_size(fit, resamples))
     seeds = [int(x) for x in np.random.SeedSequence(seed).generate_state(len(sizes), np.uint64)]
     mat_t = matrix.T.tocsr()
 
