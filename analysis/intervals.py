@@ -191,6 +191,7 @@ class _Refitter:
         self.start = t(np.concatenate([fit.theta, extras])[:, None])
         d0 = fit.theta[table.i] - fit.theta[table.j] + (fit.gamma if fit.position else 0.0)
         self.d0 = t(d0[:, None], self.dtype)
+        self.d0_64 = t(d0[:, None])
 
     def _gradient(self, delta, counts, logistic):
         """Score of every draw at start + delta: (P, R) from delta (P, R) in the working precision."""
@@ -278,7 +279,7 @@ class _Refitter:
         """
         torch = self.torch
         k, prior = self.k, self.fit.prior
-        d0 = self.d0.to(torch.float64)
+        d0 = self.d0_64
         delta = torch.zeros((self.start.shape[0], y.shape[1]), dtype=torch.float64, device=self.device)
         step_max = torch.full((y.shape[1],), float("inf"), dtype=torch.float64, device=self.device)
         it = 0
