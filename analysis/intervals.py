@@ -155,9 +155,10 @@ class _Refitter:
     gradients of all draws are one gather, one elementwise pass and one scatter over the (G, R) table of groups
     by draws (draws last, so the gathers and scatters move whole contiguous rows). Warm-started at the full-data
     fit, it contracts by roughly the relative sampling noise of the Hessian per step (5-7 steps to 1e-6 on
-    Chatbot Arena). For half / drop ties with ``tol >= 1e-7`` the linear predictor and score are computed in
-    float32 around the float64 full-data values (mixed precision: the solution moves by < 1e-7 natural units,
-    twice the speed); parameters and the solve stay float64.
+    Chatbot Arena). For half / drop ties with ``tol >= 1e-7`` (and under 2**24 votes) the linear predictor and
+    score are computed in float32 around the float64 full-data values (mixed precision: the solution moves by
+    < 1e-7 natural units, twice the speed); parameters and the solve stay float64. Where the chord stalls
+    (sparse comparison graphs), logistic-tie draws switch to Newton with preconditioned conjugate gradients.
     """
 
     @single_threaded_blas
@@ -171,7 +172,9 @@ class _Refitter:
         self.k = k
         self.use_tau = fit.tau is not None
         self.logistic = fit.ties in ("half", "drop")
-        self.dtype = torch.float32 if self.logistic and tol >= 1e-7 else torch.float64
+        # float32 holds every count exactly below 2**24 votes
+        small = float(table.counts.sum()) < 2**24
+        self.dtype = torch.float32 if self.logistic and tol >= 1e-7 and small else torch.float64
         p = fit.n_params
         # Gauge: without a prior the last model is held at its full-data value (a zero row and column in the
         # padded inverse); the draws are re-centred afterwards.
