@@ -518,7 +518,7 @@ def _incidence(pi: np.ndarray, pj: np.ndarray, k: int) -> np.ndarray:
 
 
 def fit_bt_batch(pc: np.ndarray, pi: np.ndarray, pj: np.ndarray, k: int, theta0: np.ndarray | None = None, *,
-             max_iter: int = 50, tol: float = 1e-9) -> np.ndarray:
+                 max_iter: int = 50, tol: float = 1e-9) -> np.ndarray:
     """Bradley-Terry strengths (ties as half a win, natural log-odds, mean zero) for many count tables at once.
 
     Full Newton steps with each table's own Hessian: robust far from any common fit and flags tables with no

@@ -15,6 +15,7 @@ summed per vote (robust to misspecification) or per cluster; the model-based cov
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,29 +201,22 @@ class _Refitter:
         """Score of every draw at start + delta: (P, R) from delta (P, R) in the working precision."""
         torch = self.torch
         k = self.k
-        dt = delta[:k]
-        d = dt.index_select(0, self.i).sub_(dt.index_select(0, self.j)).add_(self.d0)
-        idx = k
-        if self.fit.position:
-            d.add_(delta[idx : idx + 1])
-            idx += 1
+        d = self._linear(delta).add_(self.d0)
         if logistic is not None:
             # Half / drop ties: the score is y - m * sigmoid(d), no tie parameter.
             y, m = logistic
             l_d, l_t = torch.addcmul(y, m, torch.sigmoid_(d), value=-1.0), None
         else:
+            idx = k + int(self.fit.position)
             tau = self.start[idx : idx + 1] + delta[idx : idx + 1] if self.use_tau else 0.0
             wa, wb, tt = (counts[:, c] * self.weight for c in range(3))
             _, l_d, l_t, *_ = cell_derivatives(d, tau, wa, wb, tt, self.fit.ties, xp=torch)
-        g_theta = torch.zeros_like(dt).index_add_(0, self.i, l_d).index_add_(0, self.j, l_d, alpha=-1.0)
-        parts = [g_theta.to(torch.float64)]
+        grad = self._linear_t(l_d).to(torch.float64)  # theta rows, then the position row when fitted
         if self.fit.prior:
-            parts[0].add_(self.start[:k] + delta[:k].to(torch.float64), alpha=-self.fit.prior)
-        if self.fit.position:
-            parts.append(l_d.sum(0, keepdim=True).to(torch.float64))
+            grad[:k].add_(self.start[:k] + delta[:k].to(torch.float64), alpha=-self.fit.prior)
         if self.use_tau:
-            parts.append(l_t.sum(0, keepdim=True).to(torch.float64))
-        return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
+            grad = torch.cat([grad, l_t.sum(0, keepdim=True).to(torch.float64)], dim=0)
+        return grad
 
     def refit(self, counts) -> tuple[Any, Any, int, float]:
         """Counts (G, 3, R) -> parameters (P, R) float64, converged (R,) mask, iterations, last max step.
@@ -358,7 +352,9 @@ def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_
                     params[r], converged[r] = row, True
             out.append(params[converged])
             failed += size - int(converged.sum())
-            iters, worst = max(iters, it), max(worst, step) if step == step else worst
+            iters = max(iters, it)
+            if not math.isnan(step):  # NaN when no draw of this chunk converged
+                worst = max(worst, step)
             bar.update(size)
     params = np.concatenate(out)
     if not len(params):
@@ -451,12 +447,14 @@ def cluster_bootstrap(
     ``matrix`` is :func:`cluster_matrix` output (clusters x 3G vote counts); a resample's counts are the
     cluster weights (Multinomial(n_clusters, uniform)) times that matrix.
     """
+    from .sampling import draw_keys
+
     dev = resolve_device(device)
     n_clusters = matrix.shape[0]
     # The (draws x clusters) weights are int64 too: keep them under the budget as well.
     size = min(_chunk_size(fit, resamples), max(1, _MEMORY_BUDGET // (16 * n_clusters)))
     sizes = _chunks(resamples, size)
-    seeds = [int(x) for x in np.random.SeedSequence(seed).generate_state(len(sizes), np.uint64)]
+    seeds = [int(x) for x in draw_keys(seed, len(sizes))]
     mat_t = matrix.T.tocsr()
 
     def produce(chunk, n):
