@@ -259,8 +259,8 @@ class _Refitter:
     def _linear(self, v):
         """(P, R) -> (G, R): the change of each group's linear predictor for a change v of the parameters."""
         k = self.k
-        out = v[:k].index_select(0, self.i) - v[:k].index_select(0, self.j)
-        return out + v[k : k + 1] if self.fit.position else out
+        out = v[:k].index_select(0, self.i).sub_(v[:k].index_select(0, self.j))  # fresh tensor: in place
+        return out.add_(v[k : k + 1]) if self.fit.position else out
 
     def _linear_t(self, u):
         """(G, R) -> (P, R): the transpose of :meth:`_linear` (scatter to models, sum for the position term)."""
