@@ -16,6 +16,7 @@ from .core import (
     info_matrix,
     inverse_pair_weights,
     pair_table,
+    pair_table_from_arrays,
     single_threaded_blas,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "info_matrix",
     "inverse_pair_weights",
     "pair_table",
+    "pair_table_from_arrays",
     "single_threaded_blas",
 ]

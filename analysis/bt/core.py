@@ -152,6 +152,49 @@ def pair_table(counts: pd.DataFrame, *, ordered: bool = False, bothbad: str = "t
     )
 
 
+def pair_table_from_arrays(models: Any, i: Any, j: Any, counts: Any, *, ordered: bool = False,
+                           weight: Any = None) -> PairTable:
+    """A pair table straight from arrays, one group per row (no count frame to build and validate).
+
+    Parameters
+    ----------
+    models
+        Model names; code k is ``models[k]``.
+    i, j
+        (G,) codes of each group's first and second model (the first shown first, when ``ordered``).
+    counts
+        (G, 3) wins of i, wins of j, ties; may be fractional (weights, resampled counts).
+    ordered
+        Whether i was shown first in every vote of its group (needed for a position term).
+    weight
+        (G,) multiplier of each group's log-likelihood; ones if None.
+
+    Each entry of ``counts`` counts as one input cell: ``cell_group`` and ``cell_outcome`` describe
+    ``counts.ravel()``.
+    """
+    names = pd.Index(models, name="model")
+    if names.has_duplicates:
+        raise ValueError(f"model names repeat: {names[names.duplicated()].tolist()[:5]}")
+    i = np.array(i, dtype=np.int64).reshape(-1)
+    j = np.array(j, dtype=np.int64).reshape(-1)
+    counts = np.array(counts, dtype=np.float64)
+    g = len(i)
+    if j.shape != (g,) or counts.shape != (g, 3):
+        raise ValueError(f"i, j and counts must have shapes (G,), (G,), (G, 3); got {i.shape}, {j.shape}, "
+                         f"{counts.shape}")
+    if g and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= len(names)):
+        raise ValueError(f"model codes must lie in [0, {len(names)})")
+    if (i == j).any():
+        raise ValueError(f"{int((i == j).sum())} group(s) pair a model with itself")
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("counts must be finite and non-negative")
+    weight = np.ones(g) if weight is None else np.array(weight, dtype=np.float64).reshape(-1)
+    if weight.shape != (g,):
+        raise ValueError(f"weight must have shape ({g},), got {weight.shape}")
+    return PairTable(models=names, i=i, j=j, counts=counts, ordered=ordered, weight=weight,
+                     cell_group=np.repeat(np.arange(g), 3), cell_outcome=np.tile(np.arange(3), g))
+
+
 def inverse_pair_weights(table: PairTable) -> np.ndarray:
     """LMArena-style weights: each unordered pair gets the same total weight, scaled so weights sum to N.
 
