@@ -1,126 +1,146 @@
-"""Run one backbone over frames from many videos in fixed-size batches.
+"""Run one backbone over frames, one frame per forward pass, concurrently over frames.
 
-VBench feeds DINO one frame at a time and one video at a time; here every dimension pushes preprocessed frames
-into a :class:`FrameBatcher`, which groups them by input shape (mixed resolutions cannot share a batch for
-DINO, whose token count follows the aspect ratio) and runs the network whenever ``batch_size`` frames of one
-shape are waiting. Outputs are handed back, in submission order, to the callback that came with the frames.
+Why one frame per pass: a score must not depend on which other frames shared a batch, how large the batch
+was, where a run was resumed or how many ranks or threads ran it. Batching frames of several videos makes a
+frame's row position, the matrix shapes and hence the blocking (and summation order) of the matrix products
+depend on its neighbours; splitting a kernel over threads makes vectorised-loop tails depend on the thread
+count. So every frame is preprocessed and pushed through the network alone, in a fixed-shape pass, with one
+intra-op thread (set once per run, see :func:`single_threaded_ops`). Parallelism comes from running several
+frames at once on a thread pool (PyTorch releases the GIL inside its kernels). A frame's arithmetic is then a
+function of that frame alone: bit-for-bit the same under any batch size, resume point, rank count and thread
+count. VBench also feeds DINO one frame at a time.
 
-Partial batches are padded with zeros to ``batch_size`` (``pad=True``): every forward pass then has the same
-shape, so the kernels chosen and their reduction order do not depend on which other videos happen to share a
-batch. That is what makes a resumed or sharded run give bit-for-bit the scores of a single uninterrupted run.
+Outputs reach the callback that came with the frames in submission order, on the calling thread (never on a
+worker), so per-video states need no locks.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 from torch import nn
 
 Sink = Callable[[torch.Tensor], None]
+Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
 class BatchError(RuntimeError):
-    """The network failed on a batch (out of memory, bad weights): fatal for the run, unlike a bad video,
-    because the batch holds frames of several videos."""
+    """The network failed on a frame (out of memory, bad weights): fatal for the run, unlike a bad video."""
 
 
-class FrameBatcher:
-    """Queue frames per input shape and run ``model`` on batches of exactly ``batch_size`` frames.
+@contextlib.contextmanager
+def single_threaded_ops(enabled: bool = True) -> Iterator[None]:
+    """Run the block with one PyTorch intra-op thread, restoring the previous setting afterwards.
+
+    Intra-op parallelism splits one kernel's work by the thread count, and the split changes which elements
+    go through a vectorised loop and which through its scalar tail; fixing it at one makes a frame's result
+    independent of ``torch.set_num_threads``. Throughput comes back from running frames concurrently.
+    """
+    if not enabled:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class FrameRunner:
+    """Preprocess and run ``model`` on single frames, on an executor, handing outputs back in order.
 
     Parameters
     ----------
     model : nn.Module
-        Maps (B, 3, H, W) float tensors to (B, ...) outputs; frames must be independent (no batch norm).
-    batch_size : int
-        Frames per forward pass.
+        Maps (1, 3, h, w) float tensors to (1, ...) outputs.
+    transform : callable
+        Maps one frame, (1, 3, H, W) float32 on ``device`` holding 0-255 levels, to the network input.
     device : torch.device
-        Where the model lives; submitted frames must already be there.
+        Where the model lives.
+    executor : Executor, optional
+        Runs the per-frame passes (a thread pool on CPU); None runs them inline, one after another.
     amp : bool, default False
         Run under CUDA autocast (float16); off by default because it changes scores in the 4th digit.
-    pad : bool, default True
-        Pad partial batches to ``batch_size`` (see module docstring).
-    max_pending : int, optional
-        Most frames kept waiting over all shapes (default 4 x ``batch_size``). Past it, the fullest partial
-        queue is run (padded), so a collection where nearly every video has its own resolution still holds
-        only a few batches in memory. With padding this does not change any output.
+    max_pending : int, default 16
+        Most frames in flight (queued or running); bounds memory, never enters a score.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        batch_size: int,
+        transform: Transform,
         device: torch.device,
+        executor: Executor | None = None,
         amp: bool = False,
-        pad: bool = True,
-        max_pending: int | None = None,
+        max_pending: int = 16,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        if max_pending < 1:
+            raise ValueError("max_pending (the batch size) must be >= 1")
         self.model = model
-        self.batch_size = batch_size
+        self.transform = transform
         self.device = device
+        self.executor = executor
         self.amp = amp and device.type == "cuda"
-        self.pad = pad
-        self.max_pending = max_pending if max_pending is not None else 4 * batch_size
-        self._queues: dict[tuple[int, ...], deque[tuple[torch.Tensor, Sink]]] = {}
-        self._counts: dict[tuple[int, ...], int] = {}
-        self.frames_run = 0  # frames pushed through the network, padding included (for benchmarks)
+        self.max_pending = max_pending
+        self._pending: deque[tuple[Future[torch.Tensor] | torch.Tensor, Sink]] = deque()
+        self.frames_run = 0  # frames pushed through the network (for benchmarks and tests)
 
-    def submit(self, frames: torch.Tensor, sink: Sink) -> None:
-        """Queue (n, 3, H, W) frames; ``sink`` later receives their outputs, possibly in several pieces."""
-        if frames.shape[0] == 0:
-            return
-        key = tuple(frames.shape[1:])
-        self._queues.setdefault(key, deque()).append((frames, sink))
-        self._counts[key] = self._counts.get(key, 0) + frames.shape[0]
-        while self._counts[key] >= self.batch_size:
-            self._run(key, self.batch_size)
-        while sum(self._counts.values()) > self.max_pending:
-            fullest = max(self._counts, key=self._counts.__getitem__)
-            self._run(fullest, min(self.batch_size, self._counts[fullest]))
-
-    def flush(self) -> None:
-        """Run everything still queued (partial batches padded when ``pad``)."""
-        for key in list(self._queues):
-            while self._counts.get(key, 0) > 0:
-                self._run(key, min(self.batch_size, self._counts[key]))
-
-    def _take(self, key: tuple[int, ...], n: int) -> tuple[torch.Tensor, list[tuple[Sink, int]]]:
-        # Pop n frames from the front of the queue; remember which sink owns how many of them.
-        q = self._queues[key]
-        parts, owners, need = [], [], n
-        while need:
-            frames, sink = q[0]
-            if frames.shape[0] <= need:
-                q.popleft()
-                parts.append(frames)
-                owners.append((sink, frames.shape[0]))
-                need -= frames.shape[0]
-            else:
-                parts.append(frames[:need])
-                owners.append((sink, need))
-                q[0] = (frames[need:], sink)
-                need = 0
-        self._counts[key] -= n
-        return (parts[0] if len(parts) == 1 else torch.cat(parts)), owners
-
-    def _run(self, key: tuple[int, ...], n: int) -> None:
-        batch, owners = self._take(key, n)
-        if self.pad and n < self.batch_size:
-            batch = torch.cat([batch, batch.new_zeros((self.batch_size - n, *batch.shape[1:]))])
+    def forward_one(self, frame: np.ndarray) -> torch.Tensor:
+        """One (H, W, 3) uint8 frame -> the network's output row (float32, CPU)."""
+        x = torch.from_numpy(frame).to(self.device).permute(2, 0, 1)[None].float()
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
         try:
             with torch.inference_mode(), autocast:
-                out = self.model(batch)
+                out = self.model(self.transform(x))
         except Exception as e:
-            raise BatchError(f"network forward failed on a batch of shape {tuple(batch.shape)}: {e}") from e
-        self.frames_run += batch.shape[0]
-        # One device->host copy per batch; sinks then work on CPU float32 rows.
-        out = out[:n].float().cpu()
-        start = 0
-        for sink, count in owners:
-            sink(out[start : start + count])
-            start += count
+            raise BatchError(f"network forward failed on a frame of shape {tuple(frame.shape)}: {e}") from e
+        return out[0].float().cpu()
+
+    def submit(self, frames: np.ndarray, sink: Sink) -> None:
+        """Queue (n, H, W, 3) uint8 frames; ``sink`` later receives their (1, ...) outputs one by one."""
+        for frame in frames:
+            while len(self._pending) >= self.max_pending:
+                self._deliver_head(wait=True)
+            frame = np.ascontiguousarray(frame)
+            if self.executor is None:
+                self._pending.append((self.forward_one(frame), sink))
+            else:
+                self._pending.append((self.executor.submit(self.forward_one, frame), sink))
+            self.poll()
+
+    def _deliver_head(self, wait: bool) -> bool:
+        job, sink = self._pending[0]
+        if isinstance(job, Future):
+            if not wait and not job.done():
+                return False
+            out = job.result()  # re-raises a worker's BatchError here, on the calling thread
+        else:
+            out = job
+        self._pending.popleft()
+        self.frames_run += 1
+        sink(out[None])
+        return True
+
+    def poll(self) -> None:
+        """Hand over every finished output at the head of the queue (submission order), without waiting."""
+        while self._pending and self._deliver_head(wait=False):
+            pass
+
+    def flush(self) -> None:
+        """Wait for and hand over every pending output."""
+        while self._pending:
+            self._deliver_head(wait=True)
+
+    def cancel(self) -> None:
+        """Drop pending work (after an error); running passes finish but their outputs are discarded."""
+        for job, _ in self._pending:
+            if isinstance(job, Future):
+                job.cancel()
+        self._pending.clear()

@@ -19,22 +19,24 @@ Formulas (../shared/reference/vbench_constants.md):
 * aesthetic_quality: LAION linear head on normalised CLIP ViT-L/14 features / 10, mean over frames, then
   mean over videos.
 
-Resizing follows torchvision's tensor ``Resize(224)`` on uint8 input as VBench calls it: no antialiasing,
-output size int(224 * long / short), result rounded back to integer levels before scaling to [0, 1].
+Preprocessing follows VBench exactly: its ``load_video`` returns a float32 tensor of 0-255 levels
+(``torch.Tensor(frames)``), and torchvision's tensor ``Resize(224, antialias=False)`` on float input neither
+clamps nor rounds (it does both only for uint8 input). So frames are resized as float32 levels, the long side
+becoming ``int(224 * long / short)``, then divided by 255 and normalised. Each frame is preprocessed on its own
+(see :mod:`.batching`), so its input never depends on the other frames of its chunk.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batching import FrameBatcher
+from .batching import FrameRunner
 from .flow import top5_mean
 from .video import VideoMeta
 
@@ -50,35 +52,38 @@ UNSUPPORTED = {
 
 
 class Chunk:
-    """Consecutive frames of one video: (n, H, W, 3) uint8 RGB on the host, uploaded to the device once."""
+    """Consecutive frames of one video: (n, H, W, 3) uint8 RGB on the host."""
 
-    def __init__(self, frames: np.ndarray, device: torch.device) -> None:
+    def __init__(self, frames: np.ndarray) -> None:
         self.frames = frames
-        self.device = device
-
-    @cached_property
-    def on_device(self) -> torch.Tensor:
-        """(n, 3, H, W) uint8 on the compute device (one upload shared by all network dimensions)."""
-        return torch.from_numpy(self.frames).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
 
 
 def resize_short_side(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """torchvision-style ``Resize(size)`` of uint8 frames: (n, 3, H, W) -> float tensor of integer levels.
+    """torchvision's tensor ``Resize(size, antialias=False)`` on float frames, as VBench calls it.
 
-    The short side becomes ``size``, the long side ``int(size * long / short)``; no antialiasing; bicubic
-    output is clamped to [0, 255]; values are rounded, as torchvision does when it casts back to uint8.
+    Parameters
+    ----------
+    x : Tensor, shape (n, 3, H, W), float32
+        Frames in grey levels 0-255 (not rounded, not clamped: the input is float, as in VBench).
+    size : int
+        Target short side in pixels; the long side becomes ``int(size * long / short)``.
+    mode : {"bilinear", "bicubic"}
+        Interpolation (``align_corners=False``, no antialiasing).
+
+    Returns
+    -------
+    Tensor
+        Float32 frames in levels; bicubic overshoot below 0 or above 255 is kept, as torchvision keeps it
+        for float input.
     """
     h, w = x.shape[-2:]
-    if min(h, w) == size:
-        return x.float()
     if w <= h:
         out = (int(size * h / w), size)
     else:
         out = (size, int(size * w / h))
-    y = F.interpolate(x.float(), size=out, mode=mode, align_corners=False, antialias=False)
-    if mode == "bicubic":
-        y = y.clamp(0, 255)
-    return y.round()
+    if out == (h, w):  # torchvision returns the input untouched
+        return x
+    return F.interpolate(x, size=out, mode=mode, align_corners=False, antialias=False)
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -89,19 +94,19 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """Integer levels 0-255 -> [0, 1] -> (x - mean) / std per channel."""
+    """Levels 0-255 -> [0, 1] (a division by 255, as VBench's ``x.float().div(255.0)``) -> (x - mean) / std."""
     m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
     s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
     return (x / 255.0 - m) / s
 
 
 def dino_transform(frames: torch.Tensor, size: int = 224) -> torch.Tensor:
-    """VBench's DINO input: short side -> 224 (bilinear, no crop), ImageNet normalisation."""
+    """VBench's DINO input from float32 levels: short side -> 224 (bilinear, no crop), ImageNet normalisation."""
     return normalize(resize_short_side(frames, size, "bilinear"), IMAGENET_MEAN, IMAGENET_STD)
 
 
 def clip_transform(frames: torch.Tensor, size: int = 224) -> torch.Tensor:
-    """VBench's CLIP input: short side -> 224 (bicubic), centre crop 224, CLIP normalisation."""
+    """VBench's CLIP input from float32 levels: short side -> 224 (bicubic), centre crop 224, CLIP normalisation."""
     return normalize(center_crop(resize_short_side(frames, size, "bicubic"), size), CLIP_MEAN, CLIP_STD)
 
 
@@ -283,12 +288,12 @@ class DynamicDegree(Dimension):
 
 
 class _NetworkDimension(Dimension):
-    """A dimension whose per-frame values come from a network run through a shared :class:`FrameBatcher`."""
+    """A dimension whose per-frame values come from a network run through a :class:`FrameRunner`."""
 
     transform = staticmethod(dino_transform)
 
-    def __init__(self, batcher: FrameBatcher, backend: str) -> None:
-        self.batcher = batcher
+    def __init__(self, runner: FrameRunner, backend: str) -> None:
+        self.runner = runner
         self.backend = backend
 
     def feed(self, state: VideoState, chunk: Chunk) -> None:
@@ -296,7 +301,7 @@ class _NetworkDimension(Dimension):
             return
         state.n_frames += len(chunk.frames)
         state.submitted += len(chunk.frames)
-        self.batcher.submit(self.transform(chunk.on_device), lambda out: self._consume(state, out))
+        self.runner.submit(chunk.frames, lambda out: self._consume(state, out))
 
     def _consume(self, state: VideoState, out: torch.Tensor) -> None:
         state.received += out.shape[0]

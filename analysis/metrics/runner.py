@@ -1,13 +1,15 @@
 """``evaluate``: score videos on VBench dimensions, batched across videos, resumable, sharded with torchrun.
 
 Flow: discover videos -> (resume: drop what the journal already has) -> this rank's shard -> decode in a
-background thread, chunk by chunk -> every dimension consumes each chunk (network dimensions push frames into
-one :class:`FrameBatcher` per backbone, shared by all videos) -> a video whose dimensions have all finished is
-journaled -> ranks' records are gathered on rank 0 -> aggregates, JSON and CSV written atomically.
+background thread, chunk by chunk -> every dimension consumes each chunk (network dimensions hand frames to
+one :class:`FrameRunner` per backbone, which runs them one frame per pass on a shared thread pool) -> a video
+whose dimensions have all finished is journaled -> ranks' records are gathered on rank 0 -> aggregates, JSON
+and CSV written atomically.
 
-Why results do not depend on interruption or sharding: per-video records depend only on the video (fixed-shape
-padded batches, see :mod:`.batching`), the journal keeps them at full precision, and aggregates use exactly
-rounded sums (:func:`math.fsum`).
+Why results do not depend on batch size, threads, interruption or sharding: a frame's network pass sees only
+that frame, single-threaded (see :mod:`.batching`), so per-video records depend only on the video; per-video
+reductions run in frame order in float64; the journal keeps records at full precision; and aggregates use
+exactly rounded sums (:func:`math.fsum`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ import torch
 from torch import nn
 
 from . import backbones, io
-from .batching import BatchError, FrameBatcher
+from .batching import BatchError, FrameRunner, single_threaded_ops
 from .dimensions import (
     UNSUPPORTED,
     AestheticQuality,
@@ -94,11 +97,13 @@ def build_dimensions(
     cache: str | os.PathLike[str] | None = None,
     networks: dict[str, nn.Module] | None = None,
     amp: bool = False,
+    executor: Executor | None = None,
 ) -> dict[str, Dimension]:
     """Instantiate the supported dimensions among ``names``, loading their networks once.
 
     ``networks`` may supply modules by backend key (see :data:`NETWORK_BACKENDS`), e.g. random-weight models
-    in tests; anything not supplied is loaded from the cache.
+    in tests; anything not supplied is loaded from the cache. ``batch_size`` is the number of frames in
+    flight per network (memory only: it never enters a score); ``executor`` runs the per-frame passes.
     """
     networks = dict(networks or {})
     dims: dict[str, Dimension] = {}
@@ -112,13 +117,15 @@ def build_dimensions(
         elif name in NETWORK_BACKENDS:
             key = NETWORK_BACKENDS[name]
             model = networks[key] if key in networks else load_network(key, cache)
-            batcher = FrameBatcher(model.to(device).eval(), batch_size, device, amp=amp)
             cls = {
                 "subject_consistency": SubjectConsistency,
                 "background_consistency": BackgroundConsistency,
                 "aesthetic_quality": AestheticQuality,
             }[name]
-            dims[name] = cls(batcher, key)
+            runner = FrameRunner(
+                model.to(device).eval(), cls.transform, device, executor, amp=amp, max_pending=batch_size
+            )
+            dims[name] = cls(runner, key)
     return dims
 
 
@@ -166,16 +173,21 @@ class _Run:
 
     def run(self, work: list[tuple[VideoItem, list[str]]], chunk_frames: int) -> None:
         prefetch = Prefetcher([item.path for item, _ in work], chunk_frames)
+        runners = [r for r in (getattr(d, "runner", None) for d in self.dims.values()) if r is not None]
         try:
             for kind, i, payload in prefetch:
                 self._handle(work, kind, i, payload)
+                for r in runners:
+                    r.poll()
                 self._finish_ready()
+            for r in runners:
+                r.flush()
+        except BaseException:
+            for r in runners:
+                r.cancel()
+            raise
         finally:
             prefetch.close()
-        for dim in self.dims.values():
-            batcher = getattr(dim, "batcher", None)
-            if batcher is not None:
-                batcher.flush()
         self._finish_ready()
         if self.open:
             raise RuntimeError(f"{len(self.open)} video(s) never completed")
@@ -189,7 +201,7 @@ class _Run:
             self.open[i] = (item, {n: self.dims[n].start(VideoMeta(0.0)) for n in names}, False)
         _, states, _ = self.open[i]
         if kind == "chunk":
-            chunk = Chunk(payload, self.device)
+            chunk = Chunk(payload)
             for name, state in states.items():
                 if state.error is None:
                     try:
@@ -422,16 +434,39 @@ def _evaluate(
     networks: dict[str, nn.Module] | None,
     on_video_done: Callable[[str], None] | None,
 ) -> pd.DataFrame:
-    from tqdm.auto import tqdm
-
     rank, world = _dist()
     items = discover(videos, manifest)
     paths = [i.path for i in items]
     if len(set(paths)) != len(paths):
         raise ValueError("the same video is listed twice")
     supported = [n for n in names if n not in UNSUPPORTED]
-    dims = build_dimensions(supported, dev, batch_size, cache_dir, networks, amp)
+    # CPU: frames run concurrently, one single-threaded pass each, on as many workers as torch had threads.
+    # CUDA: one pass after another on the device (kernels queue on one stream anyway).
+    on_cpu = dev.type == "cpu"
+    workers = max(1, torch.get_num_threads()) if on_cpu else 1
+    with (
+        ThreadPoolExecutor(workers, thread_name_prefix="metrics-net") as pool,
+        single_threaded_ops(on_cpu),
+    ):
+        dims = build_dimensions(supported, dev, batch_size, cache_dir, networks, amp, pool if on_cpu else None)
+        return _score(items, names, supported, dims, out, dev, resume, chunk_frames, progress, on_video_done)
 
+
+def _score(
+    items: list[VideoItem],
+    names: list[str],
+    supported: list[str],
+    dims: dict[str, Dimension],
+    out: Any,
+    dev: torch.device,
+    resume: bool,
+    chunk_frames: int,
+    progress: bool,
+    on_video_done: Callable[[str], None] | None,
+) -> pd.DataFrame:
+    from tqdm.auto import tqdm
+
+    rank, world = _dist()
     previous: dict[str, dict[str, dict[str, Any]]] = {}
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
