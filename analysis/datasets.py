@@ -45,7 +45,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .votes import OUTCOMES, expand_counts, read_votes
+from .votes import (
+    OUTCOMES,
+    aggregate,
+    expand_counts,
+    is_counts,
+    looks_like_path,
+    merge_duplicate_cells,
+    read_votes,
+    validate_counts,
+)
 
 __all__ = [
     "DATASETS",
@@ -1131,3 +1140,16 @@ def load(name: str, **kwargs: Any) -> pd.DataFrame:
         hint = " (turn ratings into battles with ratings_to_pairwise)" if ds.kind == "ratings" else ""
         raise ValueError(f"form= applies to vote data sets only; {ds.name!r} is {ds.kind} data{hint}")
     return ds.loader(**kwargs)
+
+
+def as_counts(data: Any, **kwargs: Any) -> pd.DataFrame:
+    """Counts from anything the rating functions accept: counts, battles, a path, folder or glob, or a data set name.
+
+    Paths and frames go through :func:`analysis.votes.aggregate` (the one reader; ``kwargs`` such as ``by=``,
+    ``columns=``, ``allow_self=`` are passed on); a name that is not a path is looked up in :data:`DATASETS`.
+    """
+    if isinstance(data, pd.DataFrame) and is_counts(data):
+        return merge_duplicate_cells(validate_counts(data))
+    if isinstance(data, str) and not looks_like_path(data):
+        return load(data, form="counts")
+    return aggregate(data, **kwargs)

@@ -40,8 +40,8 @@ from scipy import stats
 
 from . import bt
 from .compare import _score_test, group_predictions
+from .datasets import as_counts
 from .ratings import Ratings, rate, record
-from .votes import as_counts
 
 
 def diagnostics(data: Any, fit: Ratings | None = None, *, bins: int = 10, level: float = 0.95,

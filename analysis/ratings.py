@@ -24,13 +24,15 @@ import numpy as np
 import pandas as pd
 
 from . import bt, elo, intervals
+from .datasets import as_counts
+from .devices import check_device
+from .vocab import CI_METHODS, Anchor, CIMethod, Method, Recipe, TieRule
 from .votes import (
     OUTCOMES,
-    _is_counts,
-    _looks_like_path,
     aggregate,
-    as_counts,
     expand_counts,
+    is_counts,
+    looks_like_path,
     read_votes,
     validate_counts,
 )
@@ -57,8 +59,8 @@ _DEFAULTS: dict[str, Any] = {
     "method": "bt", "ties": "half", "position": False, "reweight": None, "prior": 0.0, "anchor": "mean",
     "scale": 400.0, "base": 10.0, "init": 1000.0, "ci": "bootstrap", "resamples": 1000, "level": 0.95,
     "cluster": None, "seed": None, "device": "auto", "bothbad": "tie", "k_factor": 4.0, "progress": False,
+    "allow_self": False,
 }
-CI_METHODS = ("bootstrap", "cluster", "sandwich", "model", "none")
 BOARD_COLUMNS = ["model", "rating", "lower", "upper", "se", "rank", "rank_lower", "rank_upper", "rank_ub",
                  "n_battles", "wins", "losses", "ties", "win_rate"]
 
@@ -119,11 +121,45 @@ def _resolve(recipe: str | None, given: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("ci='cluster' needs cluster= naming a column of the battles, e.g. cluster='voter_id'")
     if opts["reweight"] not in (None, "inverse_pair"):
         raise ValueError(f"reweight must be None or 'inverse_pair', not {opts['reweight']!r}")
-    if not 0 < opts["level"] < 1:
-        raise ValueError(f"level must be in (0, 1), got {opts['level']}")
+    _check_numbers(opts)
+    check_device(opts["device"])
     if opts["method"] == "elo" and (opts["position"] or opts["ties"] not in ("half",)):
         raise ValueError("method='elo' scores ties as half a win and has no position term")
     return opts
+
+
+def _number(opts: dict[str, Any], name: str) -> float:
+    value = opts[name]
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, not {value!r}")
+    return float(value)
+
+
+def _check_numbers(opts: dict[str, Any]) -> None:
+    """One-line reasons naming the option for values that would give a meaningless board or a deep traceback."""
+    if not 0 < _number(opts, "level") < 1:
+        raise ValueError(f"level must be in (0, 1) (e.g. 0.95), not {opts['level']!r}")
+    if _number(opts, "scale") <= 0:
+        raise ValueError(f"scale must be positive (Elo points per factor of base in odds, e.g. 400), not "
+                         f"{opts['scale']!r}")
+    base = _number(opts, "base")
+    if base <= 0 or base == 1:
+        raise ValueError(f"base must be positive and not 1 (e.g. 10), not {opts['base']!r}")
+    _number(opts, "init")
+    if _number(opts, "prior") < 0:
+        raise ValueError(f"prior must be >= 0 (the precision of a Gaussian prior), not {opts['prior']!r}")
+    if _number(opts, "k_factor") <= 0:
+        raise ValueError(f"k_factor must be positive, not {opts['k_factor']!r}")
+    resamples = opts["resamples"]
+    if isinstance(resamples, bool) or not isinstance(resamples, int | np.integer) or resamples < 1:
+        raise ValueError(f"resamples must be a whole number >= 1, not {resamples!r} (use ci='none' for no interval)")
+    seed = opts["seed"]
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+        raise ValueError(f"seed must be a whole number >= 0 or None, not {seed!r}")
+    if opts["bothbad"] not in ("tie", "drop"):
+        raise ValueError(f"bothbad must be 'tie' or 'drop', not {opts['bothbad']!r}")
 
 
 def _model_index(models: pd.Index, model: str) -> int:
@@ -179,25 +215,26 @@ def _gauge(models: pd.Index, points: np.ndarray, opts: dict[str, Any]) -> tuple[
 def rate(
     data: Any,
     *,
-    method: str | None = None,
-    ties: str | None = None,
+    method: Method | None = None,
+    ties: TieRule | None = None,
     position: bool | None = None,
     reweight: str | None = None,
     prior: float | None = None,
-    anchor: str | Mapping[str, float] | None = None,
+    anchor: Anchor | None = None,
     scale: float | None = None,
     base: float | None = None,
     init: float | None = None,
-    ci: str | None = None,
+    ci: CIMethod | None = None,
     resamples: int | None = None,
     level: float | None = None,
     cluster: str | None = None,
     seed: int | None = None,
     device: str | None = None,
-    recipe: str | None = None,
+    recipe: Recipe | None = None,
     bothbad: str | None = None,
     k_factor: float | None = None,
     progress: bool | None = None,
+    allow_self: bool | None = None,
 ) -> Ratings:
     """Fit a board and its intervals; see :func:`leaderboard` for the parameters."""
     given = {k: v for k, v in locals().items() if k not in ("data", "recipe")}
@@ -208,10 +245,11 @@ def rate(
     if by:
         if isinstance(data, pd.DataFrame) and {"outcome", "count"} <= set(data.columns) and by[0] not in data:
             raise ValueError(f"cluster={by[0]!r} needs battle-level data with that column; counts were given")
-        cluster_counts = aggregate(data, by=by)
+        cluster_counts = aggregate(data, by=by, allow_self=bool(opts["allow_self"]))
         counts = cluster_counts.groupby(["model_a", "model_b", "outcome"], observed=True, as_index=False)["count"].sum()
     else:
-        counts = as_counts(data)
+        counts = as_counts(data, allow_self=bool(opts["allow_self"]))
+    report = _vote_report(counts, cluster_counts if by else None)
     counts = counts[counts["count"] > 0]
     table = bt.pair_table(counts, ordered=bool(opts["position"]), bothbad=opts["bothbad"])
     if opts["reweight"] == "inverse_pair":
@@ -261,7 +299,20 @@ def rate(
         draws = rng.multivariate_normal(ratings, cov, size=int(opts["resamples"]), method="eigh")
     board = _board(models, ratings, draws, cov, counts, opts)
     _attach(board, fit, table, opts, anchor_model, extras, draws)
+    board.attrs["report"] = report
     return Ratings(board=board, models=models, ratings=ratings, draws=draws, cov=cov, fit=fit, options=opts)
+
+
+def _vote_report(counts: pd.DataFrame, cluster_counts: pd.DataFrame | None) -> dict[str, Any]:
+    """What reached the fit: the reader's report (rows read, used, excluded with reasons), or the counts' totals."""
+    source = cluster_counts if cluster_counts is not None else counts
+    report = dict(source.attrs.get("report") or {})
+    if "rows_used" not in report:
+        total = int(counts["count"].sum())
+        report.update(rows_read=total, rows_used=total, excluded={})
+    report.setdefault("models", int(len(counts["model_a"].cat.categories)) if isinstance(
+        counts["model_a"].dtype, pd.CategoricalDtype) else None)
+    return report
 
 
 def _board(models, ratings, draws, cov, counts, opts) -> pd.DataFrame:
@@ -338,14 +389,14 @@ def _param_interval(est, extras, key, index, factor, level, log=False) -> dict[s
 
 
 def _rate_elo(data: Any, opts: dict[str, Any]) -> Ratings:
-    if (isinstance(data, pd.DataFrame) and _is_counts(data)) or (isinstance(data, str) and not _looks_like_path(data)):
+    if (isinstance(data, pd.DataFrame) and is_counts(data)) or (isinstance(data, str) and not looks_like_path(data)):
         # Counts (given, or a dataset's) carry no vote order: expand them and run Elo over a seeded shuffle.
         battles = expand_counts(as_counts(data))
         rng = np.random.default_rng(opts["seed"])
         battles = battles.iloc[rng.permutation(len(battles))].reset_index(drop=True)
         opts["order_note"] = "counts carry no vote order: Elo ran over a random (seeded) order"
     else:
-        battles = read_votes(data)
+        battles = read_votes(data, allow_self=bool(opts["allow_self"]))
         if "timestamp" in battles.columns:
             battles = battles.sort_values("timestamp", kind="stable", ignore_index=True)
     if opts["bothbad"] == "drop":
@@ -366,12 +417,37 @@ def _rate_elo(data: Any, opts: dict[str, Any]) -> Ratings:
     board = _board(models, ratings, draws, None, counts, opts)
     _attach(board, None, None, opts, anchor_model, {}, draws)
     board.attrs["votes"] = len(battles)
+    board.attrs["report"] = dict(battles.attrs.get("report") or {"rows_read": len(battles),
+                                                                   "rows_used": len(battles), "excluded": {}})
     if "order_note" in opts:
         board.attrs["order_note"] = opts["order_note"]
     return Ratings(board=board, models=models, ratings=ratings, draws=draws, fit=None, options=opts)
 
 
-def leaderboard(data: Any, **options: Any) -> pd.DataFrame:
+def leaderboard(
+    data: Any,
+    *,
+    method: Method | None = None,
+    ties: TieRule | None = None,
+    position: bool | None = None,
+    reweight: str | None = None,
+    prior: float | None = None,
+    anchor: Anchor | None = None,
+    scale: float | None = None,
+    base: float | None = None,
+    init: float | None = None,
+    ci: CIMethod | None = None,
+    resamples: int | None = None,
+    level: float | None = None,
+    cluster: str | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    recipe: Recipe | None = None,
+    bothbad: str | None = None,
+    k_factor: float | None = None,
+    progress: bool | None = None,
+    allow_self: bool | None = None,
+) -> pd.DataFrame:
     """A leaderboard from battles, a votes file, counts or a dataset name.
 
     Parameters
@@ -408,14 +484,23 @@ def leaderboard(data: Any, **options: Any) -> pd.DataFrame:
     recipe
         ``"fastchat"``, ``"arena-rank"`` or ``"aa"``: the options each publisher uses (see :data:`RECIPES`);
         options given explicitly win.
+    k_factor
+        Elo's K (``method="elo"`` only; default 4, FastChat's).
+    progress
+        Show a progress bar for the bootstrap.
+    allow_self
+        Exclude self-battles (model_a == model_b) and report them in ``attrs["report"]``; by default they are an
+        error (see :func:`analysis.votes.read_votes` for every rule the reader applies).
 
     Returns
     -------
     pandas.DataFrame
         One row per model (columns in :data:`BOARD_COLUMNS`), sorted by rating; ``rank`` is 1 + the number of
         models rated strictly higher, ``rank_lower``/``rank_upper`` bound the rank over the draws, ``rank_ub`` is
-        1 + the number of models whose lower bound is above this model's upper bound. Fit details in ``attrs``.
+        1 + the number of models whose lower bound is above this model's upper bound. Fit details in ``attrs``;
+        ``attrs["report"]`` says how many votes were read and used and what was excluded, and why.
     """
+    options = {k: v for k, v in locals().items() if k != "data"}
     return rate(data, **options).board
 
 

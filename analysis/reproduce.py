@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from .ratings import RECIPES, Ratings
+from .votes import format_report
 
 _SYNONYMS = {
     "model": ("model", "name", "model_name", "Model"),
@@ -81,17 +82,30 @@ def _find_column(frame: pd.DataFrame, role: str, given: str | None, required: bo
     return None
 
 
+def _numeric(values: pd.Series, column: str, models: pd.Series, *, missing_ok: bool) -> np.ndarray:
+    """A published column as floats; text that is not a number (and a missing rating) is an error naming it."""
+    parsed = pd.to_numeric(values, errors="coerce").astype(float)
+    missing = values.isna().to_numpy()
+    bad = parsed.isna().to_numpy() & (~missing | (not missing_ok))
+    if bad.any():
+        shown = "; ".join(f"{values.iloc[i]!r} for model {models.iloc[i]!r}" if not missing[i]
+                          else f"no value for model {models.iloc[i]!r}" for i in np.flatnonzero(bad)[:5])
+        raise ValueError(f"published column {column!r} has {int(bad.sum())} missing or non-numeric value(s) of "
+                         f"{len(values)}: {shown}; fix or drop those rows")
+    return parsed.to_numpy()
+
+
 def _published_frame(published: pd.DataFrame, model: str | None, rating: str | None, lower: str | None,
                      upper: str | None, rank: str | None) -> pd.DataFrame:
     """model, rating, lower, upper, rank (absolute bounds; offsets such as ci95_minus/plus are converted)."""
     mcol = _find_column(published, "model", model, True)
     rcol = _find_column(published, "rating", rating, True)
-    out = pd.DataFrame({"model": published[mcol].astype("string").str.strip(),
-                        "rating": pd.to_numeric(published[rcol], errors="coerce").astype(float)})
+    names = published[mcol].astype("string").str.strip()
+    out = pd.DataFrame({"model": names, "rating": _numeric(published[rcol], rcol, names, missing_ok=True)})
     lcol, ucol = _find_column(published, "lower", lower, False), _find_column(published, "upper", upper, False)
     if lcol and ucol:
-        out["lower"] = pd.to_numeric(published[lcol], errors="coerce").astype(float)
-        out["upper"] = pd.to_numeric(published[ucol], errors="coerce").astype(float)
+        out["lower"] = _numeric(published[lcol], lcol, names, missing_ok=True)
+        out["upper"] = _numeric(published[ucol], ucol, names, missing_ok=True)
     elif {"ci95_minus", "ci95_plus"} <= set(published.columns):
         # Artificial Analysis publishes offsets ("-9/+9"): absolute bounds are rating + offset.
         out["lower"] = out["rating"] + published["ci95_minus"].to_numpy(float)
@@ -99,7 +113,7 @@ def _published_frame(published: pd.DataFrame, model: str | None, rating: str | N
     else:
         out["lower"] = out["upper"] = np.nan
     kcol = _find_column(published, "rank", rank, False)
-    out["rank"] = pd.to_numeric(published[kcol], errors="coerce").astype(float) if kcol else np.nan
+    out["rank"] = _numeric(published[kcol], kcol, names, missing_ok=True) if kcol else np.nan
     if out["model"].isna().any():
         raise ValueError(f"published column {mcol!r} has {int(out['model'].isna().sum())} empty model name(s)")
     dup = out["model"][out["model"].duplicated()]
@@ -633,7 +647,7 @@ def rebuild_board(source: Any, recipe: str = "fastchat", **rate_opts: Any) -> tu
     name = source if isinstance(source, str | os.PathLike) else type(source).__name__
     return board, [f"source: {name}; recipe {recipe}; {board.attrs.get('votes', '?'):,} votes, {len(board)} models, "
                    f"ci {board.attrs.get('ci')} ({board.attrs.get('resamples')} resamples), anchor "
-                   f"{board.attrs.get('anchor')}"]
+                   f"{board.attrs.get('anchor')}", f"votes read: {format_report(board.attrs.get('report'))}"]
 
 
 def reproduce(source: Any, published: pd.DataFrame | str | os.PathLike, *, recipe: str = "fastchat",

@@ -21,8 +21,12 @@ kept so that position effects can be fitted later.
 from __future__ import annotations
 
 import glob
+import gzip
+import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,74 +64,280 @@ _WINNER_ALIASES = {
     "bothbad": "tie (bothbad)",
 }
 _FILE_KINDS = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl", ".json", ".jsonl.gz")
+# pandas' default missing-value spellings, kept for the columns that are not model names or winners.
+_PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
 class VoteError(ValueError):
-    """Raised for invalid vote input; the message names the column, value and row count."""
+    """Raised for invalid vote input; the message names the file, column, value and row count."""
 
 
-# ---------------------------------------------------------------------------------------------- reading
+# ---------------------------------------------------------------------------------------------- files
+#
+# One reader: every way votes come in (a frame, a file, a folder, a glob, the CLI, leaderboard(path), the
+# explorer) goes through the files listed by vote_files, the column map of _column_map and the rules of
+# _validate. The two engines differ only in who counts the raw rows: pandas in memory, DuckDB out of core.
 
 
-def _expand_source(source: str | os.PathLike) -> list[Path]:
+def looks_like_path(text: str) -> bool:
+    """True when ``text`` names a file, folder or glob rather than a data set name."""
+    return (os.path.sep in text or any(ch in text for ch in "*?[") or text.lower().endswith(_FILE_KINDS)
+            or os.path.exists(text))
+
+
+def vote_files(source: str | os.PathLike) -> list[Path]:
+    """The vote files a path, folder or glob stands for, sorted.
+
+    A folder stands for every file in it (recursively) except hidden ones; a file whose type the reader does not
+    know is an error naming it, so nothing in a folder is skipped silently.
+    """
     text = os.fspath(source)
-    if any(ch in text for ch in "*?["):
-        paths = sorted(Path(p) for p in glob.glob(text, recursive=True))
+    if any(ch in text for ch in "*?[") and not os.path.exists(text):
+        paths = sorted(Path(p) for p in glob.glob(text, recursive=True) if os.path.isfile(p))
         if not paths:
             raise FileNotFoundError(f"no files match the glob {text!r}")
-        return paths
-    path = Path(text)
-    if not path.exists():
-        raise FileNotFoundError(f"votes file not found: {path}")
-    if path.is_dir():
-        paths = sorted(p for p in path.rglob("*") if p.name.endswith(_FILE_KINDS))
-        if not paths:
-            raise FileNotFoundError(f"no vote files ({', '.join(_FILE_KINDS)}) in folder {path}")
-        return paths
-    return [path]
+    else:
+        path = Path(text)
+        if not path.exists():
+            raise FileNotFoundError(f"votes file not found: {path}")
+        if path.is_dir():
+            paths = sorted(p for p in path.rglob("*") if p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not paths:
+                raise FileNotFoundError(f"folder {path} holds no vote files ({', '.join(_FILE_KINDS)})")
+        else:
+            paths = [path]
+    unknown = [p for p in paths if not p.name.lower().endswith(_FILE_KINDS)]
+    if unknown:
+        raise VoteError(f"cannot read {unknown[0]}: unknown file type (expected one of {', '.join(_FILE_KINDS)}); "
+                        f"{len(unknown)} such file(s) in {text}; name the vote files with a glob such as "
+                        f"'{os.path.join(text, '*.csv') if os.path.isdir(text) else text}'")
+    return paths
 
 
-def _read_one(path: Path) -> pd.DataFrame:
+def _kind(path: Path) -> str:
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path)
-    if name.endswith((".jsonl", ".jsonl.gz")):
-        return pd.read_json(path, lines=True)
-    if name.endswith(".json"):
-        # LMArena ships battles as one JSON array; fall back to JSON lines.
-        try:
-            return pd.read_json(path)
-        except ValueError:
-            return pd.read_json(path, lines=True)
+    for kind, suffixes in (("parquet", (".parquet", ".pq")), ("csv", (".csv", ".csv.gz")),
+                           ("jsonl", (".jsonl", ".jsonl.gz")), ("json", (".json",))):
+        if name.endswith(suffixes):
+            return kind
     raise VoteError(f"cannot read {path}: unknown file type (expected one of {', '.join(_FILE_KINDS)})")
 
 
-def _load(source: Any) -> pd.DataFrame:
+def csv_delimiter(path: Path) -> str:
+    """The delimiter of a CSV file (``,``, ``;``, tab or ``|``), sniffed from its first 64 kB; both engines use it."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            sample = fh.read(65536)
+    except OSError as exc:
+        raise VoteError(f"cannot read {path}: {exc}") from exc
+    if not sample.strip():
+        return ","
+    header = sample.splitlines()[0]
+    # The header decides: the delimiter that splits it into the most fields (a model name may contain a comma).
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    try:
+        return list(pd.read_csv(path, sep=sep, nrows=0).columns)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+
+
+def _column_map(names: Sequence[str], columns: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """``{their_name: our_name}`` for one file's columns: explicit renames first, then common aliases."""
+    names = list(names)
+    mapping: dict[str, str] = {}
+    if columns:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise VoteError(f"{where}: columns= renames {missing}, which are not in the data (columns: {names})")
+        mapping.update(columns)
+    ours = {mapping.get(n, n) for n in names}
+    for theirs, target in _ALIASES.items():
+        if theirs in names and theirs not in mapping and target not in ours:
+            mapping[theirs] = target
+            ours.add(target)
+    have = {mapping.get(n, n) for n in names}
+    missing = [c for c in REQUIRED if c not in have]
+    if missing:
+        raise VoteError(f"{where}: missing required column(s) {missing}; found {names}. "
+                        "Map other names with columns={'their_name': 'model_a', ...}.")
+    return mapping
+
+
+def _jsonl_error(path: Path, exc: Exception) -> VoteError:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except json.JSONDecodeError as bad:
+                return VoteError(f"{path} line {number}: not valid JSON ({bad.msg} at column {bad.colno})")
+    return VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}")
+
+
+def _read_file(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """One vote file as a frame with our column names; model and winner columns kept as the text in the file."""
+    kind = _kind(path)
+    try:
+        if kind == "csv":
+            sep = csv_delimiter(path)
+            names = _csv_header(path, sep)
+            mapping = _column_map(names, columns, str(path))
+            text_cols = [n for n in names if mapping.get(n, n) in REQUIRED]
+            # Model names are text: "01" stays "01" and "NA" is a model, not a missing value.
+            raw = pd.read_csv(path, sep=sep, dtype={c: str for c in text_cols}, keep_default_na=False,
+                              na_values={c: [""] for c in text_cols} | {c: _PANDAS_NA for c in names
+                                                                         if c not in text_cols})
+        elif kind == "parquet":
+            raw = pd.read_parquet(path)
+        elif kind == "jsonl":
+            try:
+                raw = pd.read_json(path, lines=True, dtype=False)
+            except ValueError as exc:
+                raise _jsonl_error(path, exc) from exc
+        else:
+            # LMArena ships battles as one JSON array; JSON lines under .json are read too.
+            try:
+                raw = pd.read_json(path, dtype=False)
+            except ValueError:
+                try:
+                    raw = pd.read_json(path, lines=True, dtype=False)
+                except ValueError as exc:
+                    raise _jsonl_error(path, exc) from exc
+    except VoteError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError, ImportError) as exc:
+        raise VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+    return raw.rename(columns=_column_map(raw.columns, columns, str(path)))
+
+
+def _parts(source: Any, columns: Mapping[str, str] | None) -> list[tuple[str, pd.DataFrame]]:
+    """(where, frame with our column names) for each input: a frame, or each file of a path, folder or glob."""
     if isinstance(source, pd.DataFrame):
-        return source
+        return [("votes", source.rename(columns=_column_map(source.columns, columns, "votes")))]
     if isinstance(source, str | os.PathLike):
-        frames = [_read_one(p) for p in _expand_source(source)]
-        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return [(str(p), _read_file(p, columns)) for p in vote_files(source)]
     if isinstance(source, Sequence) and source and all(isinstance(s, str | os.PathLike) for s in source):
-        return pd.concat([_load(s) for s in source], ignore_index=True)
-    raise TypeError(f"votes must be a DataFrame, a file path or a glob, not {type(source).__name__}")
+        return [part for s in source for part in _parts(s, columns)]
+    raise TypeError(f"votes must be a DataFrame, a file path, a folder or a glob, not {type(source).__name__}")
 
 
-def _example(df: pd.DataFrame, mask: np.ndarray) -> str:
+# ---------------------------------------------------------------------------------------------- validation
+
+
+@dataclass
+class _Checked:
+    """One validated input: model names and winner codes, with row weights (DuckDB groups) or one per row."""
+
+    where: str
+    names: pd.Index  # distinct stripped model names of this input
+    ia: np.ndarray  # per row, index into names
+    ib: np.ndarray
+    win: np.ndarray  # per row, index into WINNERS
+    keep: np.ndarray  # rows used
+    weight: np.ndarray | None  # votes per row (None: one each)
+    excluded: dict[str, int]
+
+    def votes(self, mask: np.ndarray | None = None) -> int:
+        if mask is None:
+            return len(self.ia) if self.weight is None else int(self.weight.sum())
+        return int(mask.sum()) if self.weight is None else int(self.weight[mask].sum())
+
+
+def _example(df: pd.DataFrame, mask: np.ndarray, weighted: bool) -> str:
     row = int(np.flatnonzero(mask)[0])
-    cols = [c for c in REQUIRED if c in df.columns]
-    values = ", ".join(f"{c}={df[c].iloc[row]!r}" for c in cols)
-    return f"row {row}: {values}"
+    values = ", ".join(f"{c}={df[c].iloc[row]!r}" for c in REQUIRED if c in df.columns)
+    return values if weighted else f"row {row}: {values}"
 
 
-def _normalise_winner(winner: pd.Series) -> pd.Series:
-    # Normalise the few distinct labels, not every row: millions of votes carry a handful of labels.
-    codes, labels = pd.factorize(winner, use_na_sentinel=True)
+def _model_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Codes into the distinct stripped names, and a mask of null or blank names."""
+    codes, labels = pd.factorize(values, use_na_sentinel=True)
+    stripped = [str(v).strip() for v in labels]
+    names = pd.Index(sorted({s for s in stripped if s}), dtype=object)
+    lookup = np.asarray(names.get_indexer(stripped).tolist() + [-1], dtype=np.int64)
+    idx = lookup[codes]
+    return idx, names, idx < 0
+
+
+def _winner_codes(values: pd.Series) -> np.ndarray:
+    """Codes into WINNERS (-1 unknown or null); labels compared stripped and case-folded, aliases mapped."""
+    codes, labels = pd.factorize(values, use_na_sentinel=True)
     clean = [_WINNER_ALIASES.get(str(v).strip().lower(), str(v).strip().lower()) for v in labels]
-    values = np.asarray(clean + [None], dtype=object)[codes]
-    return pd.Series(values, index=winner.index, dtype="string")
+    lookup = np.asarray([WINNERS.index(c) if c in WINNERS else -1 for c in clean] + [-1], dtype=np.int64)
+    return lookup[codes]
+
+
+def _validate(raw: pd.DataFrame, where: str, weight: np.ndarray | None, allow_self: bool) -> _Checked:
+    """The reader's rules, the same for every engine (``weight``: votes per row when rows are DuckDB groups)."""
+    weighted = weight is not None
+    n_read = len(raw) if weight is None else int(weight.sum())
+
+    def count(mask):
+        return int(mask.sum()) if weight is None else int(weight[mask].sum())
+
+    side = {}
+    for col in ("model_a", "model_b"):
+        idx, names, null = _model_codes(raw[col])
+        if null.any():
+            raise VoteError(f"{where}: column {col!r} has {count(null)} null or blank model name(s) of {n_read} "
+                            f"rows; first at {_example(raw, null, weighted)}")
+        side[col] = (idx, names)
+    names = side["model_a"][1].union(side["model_b"][1])
+    ia = names.get_indexer(side["model_a"][1])[side["model_a"][0]]
+    ib = names.get_indexer(side["model_b"][1])[side["model_b"][0]]
+
+    win = _winner_codes(raw["winner"])
+    bad = win < 0
+    if bad.any():
+        labels = raw.loc[bad, "winner"].astype("string").fillna("<null>")
+        w = pd.Series(weight[bad] if weighted else np.ones(int(bad.sum()), dtype=np.int64), index=labels.index)
+        totals = w.groupby(labels.to_numpy(), sort=False).sum().sort_values(ascending=False)
+        detail = "; ".join(
+            f"{lab!r} x{int(cnt)} (e.g. {_example(raw, (labels == lab).reindex(raw.index, fill_value=False).to_numpy(), weighted)})"  # noqa: E501
+            for lab, cnt in totals.head(10).items())
+        raise VoteError(f"{where}: column 'winner' has {count(bad)} unknown label(s) of {n_read} rows: {detail}. "
+                        f"Expected one of {list(WINNERS)}.")
+
+    same = ia == ib
+    excluded: dict[str, int] = {}
+    if same.any():
+        if not allow_self:
+            raise VoteError(f"{where}: {count(same)} self-battle(s) (model_a == model_b) of {n_read} rows, first at "
+                            f"{_example(raw, same, weighted)}; pass allow_self=True (--allow-self) to exclude and "
+                            "report them")
+        excluded["self_battle"] = count(same)
+    return _Checked(where, names, ia, ib, win, ~same, weight, excluded)
+
+
+def _merge_names(parts: list[_Checked]) -> tuple[pd.Index, list[tuple[np.ndarray, np.ndarray]]]:
+    """The models used by any input, sorted, and each input's rows recoded into them."""
+    used = set()
+    for p in parts:
+        used.update(p.names[np.unique(np.concatenate([p.ia[p.keep], p.ib[p.keep]]))])
+    models = pd.Index(sorted(used), dtype=object)
+    return models, [(models.get_indexer(p.names)[p.ia], models.get_indexer(p.names)[p.ib]) for p in parts]
+
+
+def _report(parts: list[_Checked], models: pd.Index) -> dict[str, Any]:
+    excluded: dict[str, int] = {}
+    for p in parts:
+        for why, n in p.excluded.items():
+            excluded[why] = excluded.get(why, 0) + n
+    rows_read = sum(p.votes() for p in parts)
+    rows_used = sum(p.votes(p.keep) for p in parts)
+    assert rows_read == rows_used + sum(excluded.values())  # every vote is used or reported
+    return {"rows_read": rows_read, "rows_used": rows_used, "excluded": excluded, "models": len(models),
+            "files": [p.where for p in parts]}
 
 
 def read_votes(
@@ -141,7 +351,9 @@ def read_votes(
     Parameters
     ----------
     source
-        A DataFrame, a CSV / Parquet / JSONL file, a folder of them, or a glob such as ``"votes/*.parquet"``.
+        A DataFrame, a CSV / Parquet / JSONL / JSON file, a folder of them (every file is read; a file of
+        another type is an error), a glob such as ``"votes/*.parquet"``, or a list of these. CSV delimiters
+        (``,``, ``;``, tab, ``|``) are taken from the header line.
     columns
         Renames applied first, ``{their_name: our_name}``, e.g. ``{"left": "model_a", "vote": "winner"}``.
     allow_self
@@ -153,96 +365,52 @@ def read_votes(
     pandas.DataFrame
         One row per battle: ``model_a``, ``model_b`` (categoricals sharing the sorted model names),
         ``winner`` (categorical over :data:`WINNERS`), the optional columns present (timestamps parsed) and
-        any other columns unchanged. The validation
-        report (rows read, rows used, each exclusion with its count) is in ``df.attrs["report"]``.
+        any other columns unchanged. The validation report (rows read, rows used, each exclusion with its
+        count, the files read) is in ``df.attrs["report"]``.
+
+    Notes
+    -----
+    The rules, the same for every engine and entry point: model names are text with surrounding whitespace
+    removed (case kept: ``"GPT-4"`` and ``"gpt-4"`` are two models); a null or blank name is an error; winner
+    labels are compared without surrounding whitespace and case, with common spellings mapped (``"left"`` ->
+    ``"model_a"``); an unknown label is an error listing each label with its count; self-battles are an error
+    unless ``allow_self=True``. Identical rows are separate votes (a battle file has no vote key).
 
     Raises
     ------
     VoteError
-        A required column is missing, a model is null, a winner label is unknown (each label with its count
-        and an example row), or self-battles are present and ``allow_self`` is False.
+        A file cannot be read (named with its line for JSON lines), a required column is missing, a model is
+        null, a winner label is unknown, or self-battles are present and ``allow_self`` is False.
     """
-    raw = _load(source)
-    if columns:
-        missing = [c for c in columns if c not in raw.columns]
-        if missing:
-            raise VoteError(f"columns= renames {missing}, which are not in the data (columns: {list(raw.columns)})")
-        raw = raw.rename(columns=dict(columns))
-    aliases = {k: v for k, v in _ALIASES.items() if k in raw.columns and v not in raw.columns}
-    raw = raw.rename(columns=aliases)
-    missing = [c for c in REQUIRED if c not in raw.columns]
-    if missing:
-        raise VoteError(
-            f"votes are missing required column(s) {missing}; found {list(raw.columns)}. "
-            "Map other names with columns={'their_name': 'model_a', ...}."
-        )
-    n_read = len(raw)
-    if n_read == 0:
-        raise VoteError("votes are empty (0 rows)")
-
-    for col in ("model_a", "model_b"):
-        null = raw[col].isna().to_numpy()
-        if null.any():
-            raise VoteError(f"column {col!r} has {int(null.sum())} null model name(s) of {n_read} rows; first at "
-                            f"{_example(raw, null)}")
-
-    winner = _normalise_winner(raw["winner"])
-    bad = ~winner.isin(WINNERS).to_numpy() | winner.isna().to_numpy()
-    if bad.any():
-        labels = raw.loc[bad, "winner"].astype("string").fillna("<null>")
-        counts = labels.value_counts()
-        detail = "; ".join(
-            f"{lab!r} x{cnt} (e.g. {_example(raw, (labels == lab).reindex(raw.index, fill_value=False).to_numpy())})"
-            for lab, cnt in counts.head(10).items()
-        )
-        raise VoteError(f"column 'winner' has {int(bad.sum())} unknown label(s) of {n_read} rows: {detail}. "
-                        f"Expected one of {list(WINNERS)}.")
-
-    # Work on the distinct names (factorize), not on every row: a few hundred models across millions of votes.
-    codes_a, names_a = pd.factorize(raw["model_a"])
-    codes_b, names_b = pd.factorize(raw["model_b"])
-    names_a = pd.Index([str(n).strip() for n in names_a])
-    names_b = pd.Index([str(n).strip() for n in names_b])
-    all_names = pd.Index(sorted(set(names_a) | set(names_b)))
-    ia = all_names.get_indexer(names_a)[codes_a]
-    ib = all_names.get_indexer(names_b)[codes_b]
-    same = ia == ib
-    excluded: dict[str, int] = {}
-    if same.any():
-        if not allow_self:
-            raise VoteError(f"{int(same.sum())} self-battle(s) (model_a == model_b) of {n_read} rows, first at "
-                            f"{_example(raw, same)}; pass allow_self=True to exclude and report them")
-        excluded["self_battle"] = int(same.sum())
-
-    keep = ~same
-    used = np.unique(np.concatenate([ia[keep], ib[keep]]))
-    models = all_names[used]
-    remap = np.full(len(all_names), -1, dtype=np.int32)
-    remap[used] = np.arange(len(used), dtype=np.int32)
-    win_codes = pd.Categorical(winner, categories=list(WINNERS)).codes
+    inputs = _parts(source, columns)
+    checked = [_validate(raw, where, None, allow_self) for where, raw in inputs]
+    if sum(len(c.ia) for c in checked) == 0:
+        raise VoteError(f"votes are empty (0 rows in {', '.join(c.where for c in checked)})")
+    models, codes = _merge_names(checked)
+    keep = np.concatenate([c.keep for c in checked])
+    ia = np.concatenate([a for a, _ in codes])[keep]
+    ib = np.concatenate([b for _, b in codes])[keep]
+    win = np.concatenate([c.win for c in checked])[keep]
     out = pd.DataFrame(
         {
-            "model_a": pd.Categorical.from_codes(remap[ia[keep]], categories=models),
-            "model_b": pd.Categorical.from_codes(remap[ib[keep]], categories=models),
-            "winner": pd.Categorical.from_codes(win_codes[keep], categories=list(WINNERS)),
+            "model_a": pd.Categorical.from_codes(ia.astype(np.int32), categories=models),
+            "model_b": pd.Categorical.from_codes(ib.astype(np.int32), categories=models),
+            "winner": pd.Categorical.from_codes(win.astype(np.int8), categories=list(WINNERS)),
         }
     )
-    for col in OPTIONAL:
-        if col in raw.columns:
-            values = raw[col][keep].reset_index(drop=True)
-            if col == "timestamp" and not pd.api.types.is_datetime64_any_dtype(values):
-                values = _to_datetime(values)
-            out[col] = values
-    # Other columns (strata such as a benchmark dimension) are kept as they are, so by= and cluster= can use them.
-    for col in raw.columns:
-        if col not in out.columns and col not in REQUIRED:
-            out[col] = raw[col][keep].reset_index(drop=True)
-    out.attrs["report"] = {
-        "rows_read": n_read,
-        "rows_used": int(keep.sum()),
-        "excluded": excluded,
-        "models": len(models),
-    }
+    frames = [raw for _, raw in inputs]
+    extra = [c for c in dict.fromkeys(col for f in frames for col in f.columns) if c not in REQUIRED]
+    for col in extra:
+        pieces = [f[col] if col in f.columns else pd.Series([None] * len(f), dtype=object) for f in frames]
+        values = (pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True))
+        values = values[keep].reset_index(drop=True)
+        if col == "timestamp" and not pd.api.types.is_datetime64_any_dtype(values):
+            values = _to_datetime(values)
+        out[col] = values
+    # Optional columns first (after the required ones), then the others as they came.
+    order = list(REQUIRED) + [c for c in OPTIONAL if c in out.columns] + [c for c in extra if c not in OPTIONAL]
+    out = out[order]
+    out.attrs["report"] = _report(checked, models)
     return out
 
 
@@ -253,21 +421,32 @@ def _to_datetime(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="raise")
 
 
-def validation_report(votes: pd.DataFrame) -> str:
-    """A one-paragraph summary of ``votes.attrs["report"]`` for printing."""
-    rep = votes.attrs.get("report")
-    if not rep:
+def format_report(report: Mapping[str, Any] | None) -> str:
+    """One line from a reader's report: votes used of read, models, and each exclusion with its reason."""
+    if not report or "rows_used" not in report:
         return "no validation report attached"
-    parts = [f"{rep['rows_used']:,} of {rep['rows_read']:,} votes used among {rep['models']} models"]
-    for why, n in rep.get("excluded", {}).items():
+    parts = [f"{report['rows_used']:,} of {report['rows_read']:,} votes used"
+             + (f" among {report['models']} models" if report.get("models") is not None else "")]
+    for why, n in (report.get("excluded") or {}).items():
         parts.append(f"excluded {n:,} ({why.replace('_', ' ')})")
+    if report.get("merged_duplicate_cells"):
+        parts.append(f"{report['merged_duplicate_cells']:,} duplicate count cell(s) summed")
+    files = report.get("files") or []
+    if len(files) > 1 or (files and files[0] != "votes"):
+        parts.append(f"{len(files)} file(s) read")
     return "; ".join(parts)
+
+
+def validation_report(votes: pd.DataFrame) -> str:
+    """A one-line summary of ``votes.attrs["report"]`` for printing."""
+    return format_report(votes.attrs.get("report"))
 
 
 # ---------------------------------------------------------------------------------------------- aggregate
 
 
-def _is_counts(df: pd.DataFrame) -> bool:
+def is_counts(df: pd.DataFrame) -> bool:
+    """True for a frame in the count schema (model_a, model_b, outcome, count)."""
     return {"model_a", "model_b", "outcome", "count"} <= set(df.columns)
 
 
@@ -314,92 +493,96 @@ def _counts_frame(models, ia, ib, io, count, extra: dict) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-def _sql_path(source: Any) -> str | None:
-    """A DuckDB table expression for a Parquet/CSV file, folder or glob; None when DuckDB cannot read it."""
-    if isinstance(source, pd.DataFrame) or not isinstance(source, str | os.PathLike):
-        return None
-    text = os.fspath(source)
-    lower = text.lower()
-    if os.path.isdir(text):
-        text = os.path.join(text, "**", "*.parquet")
-        lower = text.lower()
-    if lower.endswith((".parquet", ".pq")):
-        return f"read_parquet('{text}')"
-    if lower.endswith((".csv", ".csv.gz")):
-        return f"read_csv_auto('{text}')"
-    return None
-
-
 def _duckdb_connect():
     import duckdb
 
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")  # keep stdout clean for scripts and notebooks
+    con = duckdb.connect(config={"threads": max(1, os.cpu_count() or 1)})
+    con.execute("SET enable_progress_bar = false")  # a constant: keep stdout clean for scripts and notebooks
     return con
 
 
-def _aggregate_duckdb(source: Any, by: list[str], columns: Mapping[str, str] | None) -> pd.DataFrame:
-    import duckdb
+def _duckdb_groups(con, path: Path, columns: Mapping[str, str] | None, by: list[str]) -> pd.DataFrame:
+    """Distinct (model_a, model_b, winner[, by]) rows of one file with their vote count ``n``, out of core.
 
-    if isinstance(source, pd.DataFrame):
-        table, con = "votes_df", _duckdb_connect()
-        con.register(table, source)
-    else:
-        _expand_source(source)  # a clear FileNotFoundError before DuckDB's own
-        table = _sql_path(source)
-        if table is None:
-            raise VoteError(f"engine='duckdb' reads Parquet or CSV files and globs, not {source!r}")
-        con = _duckdb_connect()
-    con.execute(f"SET threads TO {max(1, os.cpu_count() or 1)}")
-    cols = {c: c for c in REQUIRED + tuple(by)}
-    for theirs, ours in (columns or {}).items():
-        if ours in cols:
-            cols[ours] = theirs
-    try:
-        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()]
-    except duckdb.Error as exc:
-        raise VoteError(f"cannot read votes from {source}: {str(exc).splitlines()[0]}") from exc
-    missing = [ours for ours, theirs in cols.items() if theirs not in names]
-    if missing:
-        raise VoteError(f"votes are missing required column(s) {missing}; found {names}")
-    qa, qb, qw = (f'"{cols[c]}"' for c in REQUIRED)
-    by_sql = "".join(f'"{cols[c]}" AS "{c}", ' for c in by)
-    sql = f"""
-        SELECT {by_sql}CAST({qa} AS VARCHAR) AS model_a, CAST({qb} AS VARCHAR) AS model_b,
-               lower(trim(CAST({qw} AS VARCHAR))) AS winner, count(*) AS n
-        FROM {table}
-        GROUP BY ALL
+    Paths and column names reach DuckDB through its relation API (never pasted into SQL text); model and winner
+    values come back as the text in the file, so the reader's rules (:func:`_validate`) apply unchanged.
     """
-    grouped = con.execute(sql).df()
-    con.close()
-    # Validation on the grouped rows is cheap: the same rules as read_votes, with counts weighted.
-    grouped["winner"] = grouped["winner"].map(lambda v: _WINNER_ALIASES.get(v, v))
-    bad = ~grouped["winner"].isin(WINNERS)
-    if bad.any():
-        detail = grouped.loc[bad].groupby("winner", dropna=False)["n"].sum()
-        raise VoteError("column 'winner' has unknown label(s): "
-                        + "; ".join(f"{k!r} x{v}" for k, v in detail.items()))
-    for col in ("model_a", "model_b"):
-        null = grouped[col].isna()
-        if null.any():
-            raise VoteError(f"column {col!r} has {int(grouped.loc[null, 'n'].sum())} null model name(s)")
-    same = grouped["model_a"] == grouped["model_b"]
-    n_self = int(grouped.loc[same, "n"].sum())
-    grouped = grouped.loc[~same]
-    models = sorted(set(grouped["model_a"]) | set(grouped["model_b"]))
-    ia = pd.Categorical(grouped["model_a"], categories=models).codes
-    ib = pd.Categorical(grouped["model_b"], categories=models).codes
-    io = pd.Categorical(grouped["winner"], categories=list(WINNERS)).codes
-    extra = {c: grouped[c].to_numpy() for c in by}
-    out = _counts_frame(pd.Index(models), ia, ib, io, grouped["n"].to_numpy(), extra)
-    out = out.sort_values(by + ["model_a", "model_b", "outcome"], kind="stable", ignore_index=True)
-    out.attrs["report"] = {"rows_read": int(grouped["n"].sum()) + n_self, "rows_used": int(grouped["n"].sum()),
-                           "excluded": {"self_battle": n_self} if n_self else {}, "models": len(models)}
+    import duckdb
+    import duckdb.sqltypes as T
+    from duckdb import ColumnExpression
+
+    kind = _kind(path)
+    try:
+        if kind == "csv":
+            sep = csv_delimiter(path)
+            names = _csv_header(path, sep)
+            mapping = _column_map(names, columns, str(path))
+            text = {n: "VARCHAR" for n in names if mapping.get(n, n) in REQUIRED}
+            rel = con.read_csv(str(path), sep=sep, header=True, dtype=text, quotechar='"', escapechar='"')
+        elif kind == "parquet":
+            rel = con.read_parquet(str(path))
+            mapping = _column_map(rel.columns, columns, str(path))
+        else:
+            return pd.DataFrame()  # JSON files are read by pandas (see aggregate)
+        theirs = {ours: name for name, ours in ((n, mapping.get(n, n)) for n in rel.columns)}
+        missing = [c for c in by if c not in theirs]
+        if missing:
+            raise VoteError(f"{path}: by= names column(s) {missing} that the votes do not have "
+                            f"(columns: {list(theirs)})")
+        keys = [f"k{i}" for i in range(3 + len(by))]
+        exprs = [ColumnExpression(theirs[c]).cast(T.VARCHAR).alias(k) for c, k in zip(REQUIRED, keys, strict=False)]
+        exprs += [ColumnExpression(theirs[c]).alias(k) for c, k in zip(by, keys[3:], strict=True)]
+        group = ", ".join(keys)  # our own fixed names k0, k1, ...: no user text in this SQL
+        grouped = rel.select(*exprs).aggregate(f"{group}, count(*) AS n", group).df()
+    except duckdb.Error as exc:
+        raise VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+    return grouped.rename(columns=dict(zip(keys, list(REQUIRED) + by, strict=True)))
+
+
+def _aggregate_duckdb(source: Any, by: list[str], columns: Mapping[str, str] | None,
+                      allow_self: bool) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        raise VoteError("engine='duckdb' counts vote files (a path, folder or glob); use engine='pandas' for frames")
+    paths = [p for s in (source if isinstance(source, list | tuple) else [source]) for p in vote_files(s)]
+    con = _duckdb_connect()
+    groups = []
+    try:
+        for path in paths:
+            if _kind(path) in ("jsonl", "json"):
+                raw = _read_file(path, columns)
+                missing = [c for c in by if c not in raw.columns]
+                if missing:
+                    raise VoteError(f"{path}: by= names column(s) {missing} that the votes do not have")
+                grouped = (raw[list(REQUIRED) + by].astype({c: "string" for c in REQUIRED})
+                           .groupby(list(REQUIRED) + by, dropna=False, sort=False, observed=True).size()
+                           .rename("n").reset_index())
+            else:
+                grouped = _duckdb_groups(con, path, columns, by)
+            groups.append((str(path), grouped))
+    finally:
+        con.close()
+    checked = [_validate(g, where, g["n"].to_numpy(np.int64), allow_self) for where, g in groups]
+    if sum(c.votes() for c in checked) == 0:
+        raise VoteError(f"votes are empty (0 rows in {', '.join(str(p) for p in paths)})")
+    models, codes = _merge_names(checked)
+    keep = np.concatenate([c.keep for c in checked])
+    frame = pd.DataFrame({"_a": np.concatenate([a for a, _ in codes])[keep],
+                          "_b": np.concatenate([b for _, b in codes])[keep],
+                          "_o": np.concatenate([c.win for c in checked])[keep],
+                          "n": np.concatenate([c.weight for c in checked])[keep]})
+    for col in by:
+        frame[col] = pd.concat([g[col] for _, g in groups], ignore_index=True)[keep].to_numpy()
+    # Rows that differed only in whitespace or case of the labels are one cell once normalised.
+    summed = frame.groupby(by + ["_a", "_b", "_o"], sort=True, dropna=False)["n"].sum().reset_index()
+    extra = {c: summed[c].to_numpy() for c in by}
+    out = _counts_frame(models, summed["_a"].to_numpy(), summed["_b"].to_numpy(), summed["_o"].to_numpy(),
+                        summed["n"].to_numpy(), extra)
+    out.attrs["report"] = _report(checked, models)
     return out
 
 
 def aggregate(
-    votes: pd.DataFrame | str | os.PathLike,
+    votes: pd.DataFrame | str | os.PathLike | Sequence[str],
     *,
     by: str | Sequence[str] | None = None,
     engine: str = "auto",
@@ -411,31 +594,33 @@ def aggregate(
     Parameters
     ----------
     votes
-        Battles (a :func:`read_votes` frame or any frame it accepts), or a path / glob of vote files.
-        Counts already in the count schema are returned unchanged (after validation).
+        Battles (a :func:`read_votes` frame or any frame it accepts), or a path, folder or glob of vote files.
+        Counts already in the count schema are returned after :func:`validate_counts`.
     by
         Column(s) to keep as strata, e.g. ``"category"``; one set of counts per value.
     engine
-        ``"pandas"`` (in memory), ``"duckdb"`` (SQL over Parquet/CSV files or globs, out of core) or ``"auto"``:
-        DuckDB for Parquet/CSV paths (it never materialises the battles), pandas for frames.
+        Who counts the rows: ``"pandas"`` (in memory), ``"duckdb"`` (SQL over the files, out of core: the
+        battles are never held in memory) or ``"auto"`` (DuckDB for paths, pandas for frames). Both apply the
+        reader's rules (see :func:`read_votes`) and give identical counts and reports.
     columns, allow_self
-        As in :func:`read_votes`. With the DuckDB engine self-battles are always excluded and reported.
+        As in :func:`read_votes`.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``[*by], model_a, model_b, outcome, count``; ``outcome`` is one of :data:`OUTCOMES`,
         ``count`` an int64 number of votes. Orientation is as shown (model_a first). Only non-zero cells.
+        ``attrs["report"]``: rows read, rows used, exclusions with counts, files read.
     """
     by_list = [by] if isinstance(by, str) else list(by or [])
     if engine not in ("auto", "pandas", "duckdb"):
         raise ValueError(f"engine must be 'auto', 'pandas' or 'duckdb', not {engine!r}")
-    if isinstance(votes, pd.DataFrame) and _is_counts(votes):
-        return validate_counts(votes)
+    if isinstance(votes, pd.DataFrame) and is_counts(votes):
+        return merge_duplicate_cells(validate_counts(votes))
     if engine == "auto":
-        engine = "duckdb" if _sql_path(votes) is not None else "pandas"
+        engine = "pandas" if isinstance(votes, pd.DataFrame) else "duckdb"
     if engine == "duckdb":
-        return _aggregate_duckdb(votes, by_list, columns)
+        return _aggregate_duckdb(votes, by_list, columns, allow_self)
     battles = read_votes(votes, columns=columns, allow_self=allow_self)
     missing = [c for c in by_list if c not in battles.columns]
     if missing:
@@ -460,13 +645,41 @@ def _normalised(counts: pd.DataFrame) -> bool:
     return bool(used[:-1].all())
 
 
+_MAX_COUNT = 2**53  # counts are summed in float64 by the fits: beyond this they are no longer exact
+
+
 def _check_values(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        i = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise VoteError(f"column 'count' has {int((~np.isfinite(values)).sum())} infinite value(s), e.g. row {i}")
     if (values < 0).any():
         i = int(np.flatnonzero(values < 0)[0])
         raise VoteError(f"column 'count' has {int((values < 0).sum())} negative value(s), e.g. {values[i]} at row {i}")
+    if (values > _MAX_COUNT).any():
+        i = int(np.flatnonzero(values > _MAX_COUNT)[0])
+        raise VoteError(f"column 'count' has {int((values > _MAX_COUNT).sum())} value(s) above 2**53, e.g. "
+                        f"{values[i]:g} at row {i}; counts must be whole numbers of votes")
     if not np.all(values == np.round(values)):
         i = int(np.flatnonzero(values != np.round(values))[0])
         raise VoteError(f"column 'count' has non-integer value(s), e.g. {values[i]} at row {i}")
+
+
+def merge_duplicate_cells(counts: pd.DataFrame) -> pd.DataFrame:
+    """Sum cells listed more than once (e.g. two count tables concatenated), with a warning and
+    ``attrs["report"]["merged_duplicate_cells"]``; user counts pass here on their way in."""
+    keys = [c for c in counts.columns if c != "count"]
+    dup = counts.duplicated(keys, keep=False).to_numpy()
+    if not dup.any():
+        return counts
+    n_rows = int(dup.sum())
+    merged = counts.groupby(keys, sort=False, observed=True, dropna=False, as_index=False)["count"].sum()
+    merged = merged[keys + ["count"]]
+    report = dict(counts.attrs.get("report") or {})
+    report["merged_duplicate_cells"] = n_rows - (len(counts) - len(merged))
+    merged.attrs = {**counts.attrs, "report": report}
+    warnings.warn(f"counts list {n_rows} rows for {report['merged_duplicate_cells']} cell(s) more than once "
+                  f"(same {', '.join(keys)}); their counts were summed", stacklevel=3)
+    return merged
 
 
 def validate_counts(counts: pd.DataFrame) -> pd.DataFrame:
@@ -496,16 +709,18 @@ def validate_counts(counts: pd.DataFrame) -> pd.DataFrame:
             out["count"] = values.astype(np.int64)
         return out
     _check_values(values)
-    outcome = counts["outcome"].astype("string")
+    outcome = counts["outcome"].astype("string").str.strip().str.lower()
     bad = ~outcome.isin(OUTCOMES)
     if bad.any():
         raise VoteError(f"column 'outcome' has unknown value(s) {sorted(outcome[bad].unique())[:10]}; "
                         f"expected {list(OUTCOMES)}")
-    for col in ("model_a", "model_b"):
-        if counts[col].isna().any():
-            raise VoteError(f"column {col!r} has {int(counts[col].isna().sum())} null model name(s)")
-    a = counts["model_a"].astype("string")
-    b = counts["model_b"].astype("string")
+    # The reader's rules: names without surrounding whitespace, blank names are null.
+    a = counts["model_a"].astype("string").str.strip().replace("", pd.NA)
+    b = counts["model_b"].astype("string").str.strip().replace("", pd.NA)
+    for col, names in (("model_a", a), ("model_b", b)):
+        if names.isna().any():
+            raise VoteError(f"column {col!r} has {int(names.isna().sum())} null or blank model name(s) of "
+                            f"{len(names)} rows")
     same = (a == b).to_numpy(dtype=bool)
     if same.any():
         raise VoteError(f"counts contain {int(same.sum())} self-pair row(s) (model_a == model_b), "
@@ -541,19 +756,3 @@ def expand_counts(counts: pd.DataFrame) -> pd.DataFrame:
             out[col] = counts[col].to_numpy()[idx]
     out.attrs["report"] = {"rows_read": len(out), "rows_used": len(out), "excluded": {}, "models": len(models)}
     return out
-
-
-def as_counts(data: Any, **kwargs: Any) -> pd.DataFrame:
-    """Counts from anything the rating functions accept: counts, battles, a path, or a dataset name."""
-    if isinstance(data, pd.DataFrame) and _is_counts(data):
-        return validate_counts(data)
-    if isinstance(data, str) and not _looks_like_path(data):
-        from . import datasets
-
-        return datasets.load(data, form="counts")
-    return aggregate(data, **kwargs)
-
-
-def _looks_like_path(text: str) -> bool:
-    return (os.path.sep in text or any(ch in text for ch in "*?[") or text.lower().endswith(_FILE_KINDS)
-            or os.path.exists(text))

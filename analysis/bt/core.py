@@ -34,9 +34,9 @@ import scipy.sparse
 import scipy.sparse.linalg
 from scipy.special import expit, log_expit
 
+from ..vocab import TIE_RULES
 from ..votes import OUTCOMES, validate_counts
 
-TIE_RULES = ("half", "drop", "rao-kupper", "davidson")
 _DENSE_MAX = 1000  # beyond this many models the Hessian is solved as a sparse system
 
 

@@ -1,0 +1,55 @@
+"""The kit's vocabulary, written down once: one name per idea, the same in every module and on the command line.
+
+=============  ==========================================================================================
+name           meaning
+=============  ==========================================================================================
+``level``      confidence level of an interval, in (0, 1) (0.95 gives 95% intervals)
+``ties``       tie rule of a Bradley-Terry fit: :data:`TIE_RULES`
+``ci``         interval method: :data:`CI_METHODS`
+``anchor``     the gauge: ``"mean"`` (mean rating at ``init``) or ``{model: value}`` (that model fixed)
+``aliases``    model renaming, ``{their_name: our_name}``
+``unit``       the grain of a human-vs-metric correlation: :data:`UNITS`
+``data``       the input frame of a plot or analysis; column arguments are named ``x``, ``y``, ``hue``, ...
+``ax``         the matplotlib Axes a plot draws on (keyword only); plot functions return it
+=============  ==========================================================================================
+
+Old spellings raise a TypeError naming the new one (:func:`renamed`); the package is 0.x and keeps no silent
+aliases.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar, get_args
+
+TieRule = Literal["half", "drop", "rao-kupper", "davidson"]
+CIMethod = Literal["bootstrap", "cluster", "sandwich", "model", "none"]
+Method = Literal["bt", "elo"]
+Recipe = Literal["fastchat", "arena-rank", "aa"]
+Unit = Literal["model", "pair", "vote", "video"]
+Anchor = Literal["mean"] | Mapping[str, float]
+Aliases = Mapping[str, str]
+
+TIE_RULES: tuple[str, ...] = get_args(TieRule)
+CI_METHODS: tuple[str, ...] = get_args(CIMethod)
+UNITS: tuple[str, ...] = get_args(Unit)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def renamed(**old_to_new: str) -> Callable[[F], F]:
+    """Refuse old keyword spellings with a TypeError naming the new one, e.g. ``@renamed(confidence="level")``."""
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    raise TypeError(f"{func.__name__}() takes {new}= now, not {old}= (renamed in the vocabulary "
+                                    "of analysis.vocab)")
+            return func(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
