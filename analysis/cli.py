@@ -1,13 +1,15 @@
-"""Command line: each subcommand is a thin wrapper over one public function.
+"""The one command line, ``python -m analysis``: argparse subcommands, each a thin wrapper over one public function.
 
     python -m analysis leaderboard SOURCE [--recipe fastchat|arena-rank|aa] [--ties ...] [--ci ...] [--out FILE]
     python -m analysis reproduce SOURCE PUBLISHED.csv [--recipe ...] --out report.html|.md
     python -m analysis correlate --case videobench-vbench|t2vscore|genai-arena-vbench --out DIR
-    python -m analysis correlate HUMAN.csv METRIC.csv --human-col ... --metric-col ... --level model|pair|vote|video
+    python -m analysis correlate HUMAN.csv METRIC.csv --human-col ... --metric-col ... --unit model|pair|vote|video
+    python -m analysis metrics VIDEOS --dimensions a,b --out DIR    (also: python -m analysis.metrics ...)
     python -m analysis demo                (what `make demo` runs: every notebook in full, figures, report)
     python -m analysis datasets            (list the known data sets)
 
-Bad input ends with exit code 2 and a one-line reason on stderr, never a traceback.
+Bad input ends with exit code 2 and a one-line reason on stderr, never a traceback. What the vote reader
+excluded, and why, is printed on stderr.
 """
 
 from __future__ import annotations
@@ -16,19 +18,32 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pandas as pd
 
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, TypeError)
+# What a user can cause with bad input or options; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, TypeError, PermissionError, IsADirectoryError,
+               NotADirectoryError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit code 2, argparse's own code for usage errors)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}\n")
 
 
 def _anchor(text: str | None):
     if text is None or text == "mean":
         return text
     model, sep, value = text.rpartition("=")
-    if not sep:
+    if not sep or not model:
         raise ValueError(f"--anchor takes 'mean' or MODEL=VALUE, not {text!r}")
-    return {model: float(value)}
+    try:
+        return {model: float(value)}
+    except ValueError:
+        raise ValueError(f"--anchor {text!r}: the value after '=' must be a number") from None
 
 
 def write_table(board: pd.DataFrame, out: str | Path) -> Path:
@@ -62,15 +77,19 @@ def format_board(board: pd.DataFrame, top: int | None = 20) -> str:
     return f"{head}\n{text}{more}"
 
 
-def leaderboard_main(argv: Sequence[str] | None = None) -> int:
-    from .ratings import CI_METHODS, RECIPES, leaderboard
+# ---------------------------------------------------------------------------------------------- subcommands
 
-    p = argparse.ArgumentParser(prog="python -m analysis leaderboard",
-                                description="Fit a leaderboard from votes, counts or a dataset name.")
-    p.add_argument("source", help="dataset name (e.g. chatbot-arena-2024-08-14) or a votes file / glob")
-    p.add_argument("--recipe", choices=sorted(RECIPES))
+
+def _add_leaderboard(sub: Any) -> None:
+    from .bt import TIE_RULES
+    from .vocab import CI_METHODS
+
+    p = sub.add_parser("leaderboard", help="fit a leaderboard from votes, counts or a data set name",
+                       description="Fit a leaderboard from votes, counts or a data set name.")
+    p.add_argument("source", help="data set name (e.g. chatbot-arena-2024-08-14), or a votes file, folder or glob")
+    p.add_argument("--recipe", choices=["fastchat", "arena-rank", "aa"])
     p.add_argument("--method", choices=["bt", "elo"])
-    p.add_argument("--ties", choices=["half", "drop", "rao-kupper", "davidson"])
+    p.add_argument("--ties", choices=list(TIE_RULES))
     p.add_argument("--bothbad", choices=["tie", "drop"])
     p.add_argument("--position", action="store_true", default=None, help="fit a first-shown advantage")
     p.add_argument("--reweight", choices=["inverse_pair"])
@@ -79,74 +98,109 @@ def leaderboard_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ci", choices=list(CI_METHODS))
     p.add_argument("--cluster", help="column to resample as clusters (ci=cluster) or for cluster-robust sandwich")
     p.add_argument("--resamples", type=int)
-    p.add_argument("--level", type=float)
+    p.add_argument("--level", type=float, help="confidence level, e.g. 0.95")
     p.add_argument("--seed", type=int)
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--allow-self", action="store_true", default=None,
+                   help="exclude self-battles (and report them) instead of stopping")
     p.add_argument("--top", type=int, default=20, help="rows to print (0 = all)")
     p.add_argument("--out", help="write the board: .csv, .parquet, .md or .html")
-    args = p.parse_args(argv)
+    p.set_defaults(func=_leaderboard)
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from .ratings import leaderboard
+    from .votes import format_report
+
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".parquet", ".md", ".html"):
+        raise ValueError(f"--out must end in .csv, .parquet, .md or .html, not {Path(args.out).name!r}")
+    if args.top is not None and args.top < 0:
+        raise ValueError(f"--top must be >= 0, not {args.top}")
     opts = {k: getattr(args, k) for k in ("recipe", "method", "ties", "bothbad", "position", "reweight", "prior",
-                                          "ci", "cluster", "resamples", "level", "seed", "device")}
+                                          "ci", "cluster", "resamples", "level", "seed", "device", "allow_self")}
     board = leaderboard(args.source, anchor=_anchor(args.anchor), progress=True, **opts)
+    print(f"votes: {format_report(board.attrs.get('report'))}", file=sys.stderr)
     print(format_board(board, args.top or None))
     if args.out:
         print(f"wrote {write_table(board, args.out)}")
     return 0
 
 
-def datasets_main(argv: Sequence[str] | None = None) -> int:
+def _add_datasets(sub: Any) -> None:
+    p = sub.add_parser("datasets", help="list the known data sets", description="List the known data sets.")
+    p.set_defaults(func=_datasets)
+
+
+def _datasets(args: argparse.Namespace) -> int:
     from . import datasets
 
-    argparse.ArgumentParser(prog="python -m analysis datasets", description="List the known data sets.").parse_args(
-        argv)
     for name, ds in datasets.DATASETS.items():
         print(f"{name:28s} {ds.description}")
     return 0
 
 
-def demo_main(argv: Sequence[str] | None = None) -> int:
-    from .report import demo
-
-    p = argparse.ArgumentParser(prog="python -m analysis demo", description="Run the main job on embedded data.")
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run every notebook on the embedded data, write figures and a report",
+                       description="Run the main job on embedded data.")
     p.add_argument("--out", default="figures", help="folder for figures")
     p.add_argument("--reports", default="reports", help="folder for executed notebooks and HTML exports")
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--small", action="store_true", help="run the notebooks with their small CI parameters")
-    args = p.parse_args(argv)
+    p.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .report import demo
+
     for path in demo(args.out, reports=args.reports, resamples=args.resamples, small=args.small):
         print(f"wrote {path}")
     return 0
 
 
-def _lazy(module: str, func: str) -> Callable[[Sequence[str] | None], int]:
-    def run(argv):
-        import importlib
+def _add_metrics(sub: Any) -> None:
+    # The metric runner keeps its own parser (torchrun starts it as `-m analysis.metrics`); this mounts it here.
+    p = sub.add_parser("metrics", help="score videos on VBench dimensions (see python -m analysis metrics -h)",
+                       add_help=False, description="Score videos on VBench dimensions.")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_metrics)
 
-        return getattr(importlib.import_module(f"analysis.{module}"), func)(argv)
 
-    return run
+def _metrics(args: argparse.Namespace) -> int:
+    from .metrics.__main__ import main as metrics_main
+
+    return metrics_main(args.rest)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str] | None], int]] = {
-    "leaderboard": leaderboard_main,
-    "reproduce": _lazy("reproduce", "reproduce_main"),
-    "correlate": _lazy("correlation", "correlate_main"),
-    "datasets": datasets_main,
-    "demo": demo_main,
-}
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m analysis`` parser with every subcommand."""
+    from .correlation import add_correlate_parser
+    from .reproduce import add_reproduce_parser
+
+    parser = _Parser(prog="python -m analysis", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_leaderboard(sub)
+    add_reproduce_parser(sub)
+    add_correlate_parser(sub)
+    _add_metrics(sub)
+    _add_demo(sub)
+    _add_datasets(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; bad input returns 2 with a one-line reason on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        if argv and argv[0] not in ("-h", "--help"):
-            print(f"error: unknown command {argv[0]!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
-            return 2
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
         return 0
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
     except USER_ERRORS as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"error: {message}".splitlines()[0], file=sys.stderr)
+        print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
+    except SystemExit as exc:  # argparse's usage errors (code 2) and --help (code 0)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2

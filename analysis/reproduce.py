@@ -6,7 +6,7 @@ and measures agreement: Kendall tau with an interval, Spearman, rank changes, ra
 the two gauges, the share of published ratings inside our intervals and of published intervals overlapping ours.
 
 ``write_report`` writes the comparison as one self-contained HTML or Markdown file (the figure is embedded as a
-base64 PNG), and ``reproduce_main`` is the ``python -m analysis reproduce`` command.
+base64 PNG), and :func:`add_reproduce_parser` mounts ``python -m analysis reproduce`` on the one CLI.
 
 Units: ratings and differences in Elo points of the board's scale; ranks are competition ranks (1 = best).
 Why align: a board's ratings are defined up to a constant (the gauge: the mean, or an anchor model), so two
@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -667,14 +666,11 @@ def reproduce(source: Any, published: pd.DataFrame | str | os.PathLike, *, recip
     return comparison
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own code for usage errors)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m analysis reproduce",
-                description="Rebuild a published board from votes with its recipe and report the agreement.")
+def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``reproduce`` to the one CLI's ``subparsers``; its handler is :func:`reproduce_command`."""
+    p = subparsers.add_parser("reproduce", help="rebuild a published board from votes and report the agreement",
+                              description="Rebuild a published board from votes with its recipe and report the "
+                                          "agreement.")
     p.add_argument("source", help="votes file / glob, counts, a data set name (e.g. chatbot-arena-2024-08-14), "
                                   "or with --recipe aa a per-model marginals CSV (model, appearances, wins)")
     p.add_argument("published", help="published figures: CSV / JSON / Parquet with model and rating columns")
@@ -685,30 +681,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="report file, .html or .md")
+    p.set_defaults(func=reproduce_command)
     return p
 
 
-def reproduce_main(args: list[str] | None = None) -> int:
-    """``python -m analysis reproduce SOURCE PUBLISHED [--recipe ...] [--alias FILE] --out report.html|.md``.
+def reproduce_command(ns: argparse.Namespace) -> int:
+    """Print a short summary (Kendall tau, Spearman, maximum difference, unmatched models) and write the report.
 
-    Prints a short summary (Kendall tau, Spearman, maximum difference, unmatched models) and writes the
-    report. Returns 0, or 2 with a one-line reason on stderr for bad input (missing columns, no overlapping
-    models, an unknown data set, a missing file).
+    Bad input (missing columns, no overlapping models, an unknown data set, a missing file) raises; the CLI's
+    one handler turns it into exit code 2 with a one-line reason.
     """
-    ns = _parser().parse_args(args)
     if Path(ns.out).suffix.lower() not in (".html", ".htm", ".md"):
-        print(f"error: --out must end in .html or .md, not {ns.out!r}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--out must end in .html or .md, not {ns.out!r}")
     rate_opts = {"seed": ns.seed}
     if ns.resamples is not None:
         rate_opts["resamples"] = ns.resamples
-    try:
-        comparison = reproduce(ns.source, ns.published, recipe=ns.recipe, aliases=ns.alias,
-                               alias_column=ns.alias_column, align=ns.align, out=ns.out, **rate_opts)
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        reason = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"error: {' '.join(str(reason).split())}", file=sys.stderr)
-        return 2
+    comparison = reproduce(ns.source, ns.published, recipe=ns.recipe, aliases=ns.alias,
+                           alias_column=ns.alias_column, align=ns.align, out=ns.out, **rate_opts)
     for line in [*comparison.attrs["context"], *summary_lines(comparison)]:
         print(line)
     print(f"report written to {ns.out}")
@@ -724,11 +713,10 @@ __all__ = [
     "read_published",
     "rebuild_board",
     "reproduce",
-    "reproduce_main",
+    "add_reproduce_parser",
+    "reproduce_command",
     "summary_lines",
     "summary_table",
     "write_report",
 ]
 
-if __name__ == "__main__":
-    raise SystemExit(reproduce_main())

@@ -34,7 +34,7 @@ def test_leaderboard_cli_recipe_and_anchor(votes_file, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["leaderboard", "no-such-dataset"], "unknown"),
     (["leaderboard", "missing.parquet"], "not found"),
-    (["frobnicate"], "unknown command"),
+    (["frobnicate"], "invalid choice"),
 ])
 def test_cli_bad_input_exit_2_one_line(argv, needle, capsys):
     assert main(argv) == 2

@@ -11,11 +11,11 @@ import pytest
 
 import analysis
 from analysis import aa, datasets
+from analysis.cli import main as cli_main
 from analysis.reproduce import (
     compare_to_published,
     kendall_interval,
     match_models,
-    reproduce_main,
     summary_table,
     write_report,
 )
@@ -133,21 +133,20 @@ def test_cli_reproduces_and_exits_2_on_bad_input(tmp_path, capsys):
     ppath = tmp_path / "published.csv"
     pub.to_csv(ppath, index=False)
     out = tmp_path / "r.md"
-    rc = reproduce_main([str(vpath), str(ppath), "--recipe", "arena-rank", "--out", str(out)])
+    rc = cli_main(["reproduce", str(vpath), str(ppath), "--recipe", "arena-rank", "--out", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0 and out.exists()
     assert "Kendall tau 1.000" in printed and "unmatched published: none" in printed
 
     pub[["model"]].assign(votes=1).to_csv(ppath, index=False)
-    assert reproduce_main([str(vpath), str(ppath), "--recipe", "arena-rank", "--out", str(out)]) == 2
+    assert cli_main(["reproduce", str(vpath), str(ppath), "--recipe", "arena-rank", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "rating column" in err and len(err.strip().splitlines()) == 1
     pub.to_csv(ppath, index=False)
-    assert reproduce_main(["no-such-dataset", str(ppath), "--out", str(out)]) == 2
+    assert cli_main(["reproduce", "no-such-dataset", str(ppath), "--out", str(out)]) == 2
     assert "unknown data set" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        reproduce_main([str(vpath), str(ppath), "--recipe", "nope", "--out", str(out)])
-    assert exc.value.code == 2
+    assert cli_main(["reproduce", str(vpath), str(ppath), "--recipe", "nope", "--out", str(out)]) == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------- real cases
