@@ -1,0 +1,67 @@
+"""Frozen slice of the VBench parity harness: our scores against numbers produced by VBench 0.1.5's own code.
+
+``tests/fixtures/vbench_parity`` holds six H.264 clips, seeded random weights in VBench's checkpoint formats
+(DINO state dict, OpenAI-style TorchScript CLIP archives with fp16 weights, the LAION head) and the per-video
+values VBench's dimension functions gave on them in a side venv (``benchmarks/vbench_parity.py run --profile
+tiny --fixture ...``; see PARITY.md). No side venv, network or download is needed here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from analysis.metrics import evaluate
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vbench_parity"
+REFERENCE = json.loads((FIXTURE / "vbench_reference.json").read_text())
+DIMS = ["temporal_flickering", "subject_consistency", "background_consistency", "aesthetic_quality"]
+TOLERANCE = 1e-6  # float noise between two implementations; measured ~1e-7 (PARITY.md)
+
+
+def _run() -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    videos = sorted(str(p) for p in FIXTURE.glob("*.mp4"))
+    frame = evaluate(videos, DIMS, device="cpu", cache_dir=FIXTURE / "cache", progress=False)
+    assert (frame.status == "ok").all(), frame[frame.status != "ok"]
+    scores = {d: {} for d in DIMS}
+    for video, dim, score in zip(frame.video, frame.dimension, frame.score, strict=True):
+        scores[dim][Path(video).name] = float(score)
+    return scores, frame.attrs["aggregates"]
+
+
+@pytest.fixture(scope="module")
+def ours() -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    return _run()
+
+
+@pytest.mark.parametrize("dim", DIMS)
+def test_matches_vbench_per_video_and_aggregate(ours: tuple[dict, dict], dim: str) -> None:
+    scores, aggregates = ours
+    ref = REFERENCE[dim]
+    assert set(scores[dim]) == set(ref["videos"]) and len(ref["videos"]) == 6
+    for name, value in ref["videos"].items():
+        assert abs(scores[dim][name] - value) <= TOLERANCE, (dim, name, scores[dim][name], value)
+    assert abs(aggregates[dim] - ref["aggregate"]) <= TOLERANCE
+
+
+def test_fixture_catches_uint8_rounding_of_resized_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bug of issue 11: resized frames rounded and clamped to 0..255 as if VBench resized uint8 frames.
+    # The frozen slice must see it, or it could not guard against its return.
+    from analysis.metrics import dimensions
+
+    exact = dimensions.resize_short_side
+
+    def rounded(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+        return exact(x, size, mode).clamp(0, 255).round()
+
+    monkeypatch.setattr(dimensions, "resize_short_side", rounded)
+    scores, _ = _run()
+    worst = max(
+        abs(scores[d][name] - value)
+        for d in ("subject_consistency", "background_consistency", "aesthetic_quality")
+        for name, value in REFERENCE[d]["videos"].items()
+    )
+    assert worst > 10 * TOLERANCE
