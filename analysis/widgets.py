@@ -14,7 +14,9 @@ Why errors do not raise
 Widget callbacks run inside the kernel's comm handler, where an exception only reaches a log the user never
 sees, and leaves the controls and the board out of step. Every refit is therefore wrapped: a failure (a
 category whose comparison graph is disconnected, a window with no votes, a model with a perfect record) is
-written to the status line, the board is cleared and :attr:`Explorer.error` holds the message.
+written to the status line, the board is cleared and :attr:`Explorer.error` holds the message. A value a
+control cannot take (``select(category="no-such")``) is refused the same way, naming the control and the value,
+and leaves the controls and the board as they were.
 
 Example
 -------
@@ -41,6 +43,7 @@ import ipywidgets as widgets
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+import traitlets
 from matplotlib.figure import Figure
 
 from . import datasets as _datasets
@@ -274,6 +277,17 @@ def _period_label(when: pd.Timestamp, unit: str | None) -> str:
 # ---------------------------------------------------------------------------------------------- rendering
 
 
+_CONTROLS = ("dataset", "category", "period", "ties", "anchor", "anchor_value", "interval", "top")
+
+
+class _BadSelection(ValueError):
+    """A value a control cannot take (reported in the status line, never raised to the user)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:,.{digits}f}"
 
@@ -384,7 +398,7 @@ class Explorer(widgets.VBox):
         self.top = widgets.IntSlider(value=int(top), min=2, max=max(int(top), 2), description="Plot top", style=wide,
                                      continuous_update=False, layout=widgets.Layout(width="300px"))
         # DOM classes give the browser test stable handles that do not depend on labels or layout.
-        for name in ("dataset", "category", "period", "ties", "anchor", "anchor_value", "interval", "top"):
+        for name in _CONTROLS:
             getattr(self, name).add_class(f"val-{name.replace('_', '-')}")
         self.status = widgets.HTML(layout=widgets.Layout(margin="4px 0 4px 0"))
         self.status.add_class("val-status")
@@ -430,22 +444,66 @@ class Explorer(widgets.VBox):
             ties="drop", anchor="Fjord", anchor_value=1000, interval="none", top=10)``. ``period`` takes a pair
             of period start dates (``"2025-02-03"``) or of slider positions. A ``dataset`` is applied first, so
             the other values may refer to its categories and models.
+
+        A value a control cannot take (an unknown category, tie rule, anchor, interval or data set, a period on
+        data without timestamps) raises nothing: the status line and :attr:`error` name the control and the
+        value, and the controls and the board stay as they were.
         """
-        unknown = set(values) - {"dataset", "category", "period", "ties", "anchor", "anchor_value", "interval",
-                                 "top"}
+        unknown = sorted(set(values) - set(_CONTROLS))
         if unknown:
-            raise ValueError(f"unknown control(s) {sorted(unknown)}")
+            self._reject(f"unknown control(s) {unknown}; the controls are {list(_CONTROLS)}")
+            return
         if "dataset" in values:
-            self.dataset.value = values.pop("dataset")  # loads the data set and refits it once
+            name = values.pop("dataset")
+            if name not in self._raw:
+                self._reject(f"Data set: {name!r} is not one of {list(self._raw)}")
+                return
+            self.dataset.value = name  # loads the data set and refits it once
+        before = {name: getattr(self, name).value for name in _CONTROLS if name != "dataset"}
+        before_index = tuple(self.period.index)
         with self._hold():
-            if "category" in values:
-                self.category.value = values.pop("category") or ALL
-            if "period" in values:
-                self.period.index = self._period_index(values.pop("period"))
-            self._update_anchor_options()
-            for name, value in values.items():
-                getattr(self, name).value = value
+            try:
+                if "category" in values:
+                    self._set("category", values.pop("category") or ALL)
+                if "period" in values:
+                    window = values.pop("period")
+                    try:
+                        self.period.index = self._period_index(window)
+                    except (ValueError, TypeError, traitlets.TraitError) as exc:
+                        raise _BadSelection(f"Period: {window!r} cannot be chosen ({_first_line(exc)})") from None
+                self._update_anchor_options()
+                for name, value in values.items():
+                    self._set(name, value)
+            except _BadSelection as exc:
+                for name, value in before.items():
+                    if name != "period":
+                        getattr(self, name).value = value
+                self.period.index = before_index
+                self._update_anchor_options()
+                self.anchor.value = before["anchor"] if before["anchor"] in self.anchor.options else _MEAN
+                self._reject(str(exc))
+                return
         self.refresh()
+
+    def _set(self, name: str, value: Any) -> None:
+        control = getattr(self, name)
+        options = getattr(control, "options", None)
+        if options is not None and name != "period":
+            allowed = [o[1] if isinstance(o, tuple) else o for o in options]
+            if value not in allowed:
+                label = control.description or name
+                shown = allowed if len(allowed) <= 12 else [*allowed[:12], "..."]
+                raise _BadSelection(f"{label}: {value!r} is not one of {shown}")
+        try:
+            control.value = value
+        except traitlets.TraitError as exc:
+            label = control.description or name
+            raise _BadSelection(f"{label}: {value!r} cannot be set ({_first_line(exc)})") from None
+
+    def _reject(self, message: str) -> None:
+        """A bad selection: say so in the status line; the controls and the board shown stay as they were."""
+        self.error = message
+        self.status.value = f"<span style='color:#b00020'>⚠ {html.escape(message)}</span>"
 
     def refresh(self) -> None:
         """Refit the current selection and redraw; errors go to the status line and :attr:`error`."""

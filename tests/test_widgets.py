@@ -122,8 +122,27 @@ def test_select_sets_several_controls_with_one_refit(ex: Explorer):
     assert len(calls) == 1
     assert ex.board.set_index("model").loc["Halo Lite", "rating"] == pytest.approx(900.0)
     assert ex.board.attrs["ties"] == "drop"
-    with pytest.raises(ValueError, match="unknown control"):
-        ex.select(colour="red")
+    ex.select(colour="red")  # never raises: the status line says why
+    assert "unknown control" in ex.error and ex.board.attrs["ties"] == "drop"
+
+
+@pytest.mark.parametrize("bad,words", [
+    ({"category": "does-not-exist"}, ["Category", "does-not-exist"]),
+    ({"ties": "bogus"}, ["Ties", "bogus"]),
+    ({"anchor": "nobody"}, ["Anchor", "nobody"]),
+    ({"interval": "jackknife"}, ["Intervals", "jackknife"]),
+    ({"dataset": "no such data"}, ["Data set", "no such data"]),
+    ({"anchor_value": "abc"}, ["abc"]),
+    ({"category": "people", "ties": "bogus"}, ["Ties", "bogus"]),
+])
+def test_bad_selection_names_control_and_value_and_keeps_board(ex: Explorer, bad, words):
+    ex.select(ties="drop")
+    board, controls = ex.board.copy(), {n: getattr(ex, n).value for n in ("category", "ties", "anchor", "interval")}
+    ex.select(**bad)
+    assert all(w in ex.error for w in words), ex.error
+    assert all(w in ex.status.value for w in words)
+    pd.testing.assert_frame_equal(ex.board, board)
+    assert {n: getattr(ex, n).value for n in controls} == controls  # nothing half-applied
 
 
 def test_disconnected_category_is_reported_not_raised():
