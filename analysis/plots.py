@@ -52,6 +52,7 @@ __all__ = [
     "MODEL_PALETTE",
     "SERIES_PALETTE",
     "MissingColumnError",
+    "corr_forest",
     "corr_scatter",
     "forest",
     "heatmap",
@@ -1096,3 +1097,94 @@ def save_figure(
             raise
         written.append(final)
     return written
+
+
+# ---------------------------------------------------------------------------------------------- correlation tables
+
+# The grains of analysis.correlation, in its order; each keeps one series colour in every figure. (Written out
+# here so that plots stays a leaf module: it imports nothing from the analysis modules it draws for.)
+_CORR_UNITS: tuple[str, ...] = ("model", "pair", "vote", "video")
+_CHANCE_HALF = ("accuracy", "agreement")  # methods whose no-information value is 0.5, not 0
+
+
+def _corr_label(row: Mapping[str, Any]) -> str:
+    group = row.get("group", "all")
+    group = "" if group in ("all", None) or pd.isna(group) else f" [{group}]"
+    return f"{row.get('unit', '')}: {row.get('human', '')} ~ {row.get('metric', '')} ({row.get('method', '')}){group}"
+
+
+def corr_forest(
+    data: Any,
+    *,
+    estimate: str = "estimate",
+    lower: str | None = "lower",
+    upper: str | None = "upper",
+    label: str | None = None,
+    hue: str | None = "unit",
+    ax: Axes | None = None,
+) -> Axes:
+    """Forest plot of a correlation table: one line per row, the estimate with its interval, top to bottom.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per estimate, e.g. ``analysis.correlation.correlate(...)`` (rows are drawn in data order).
+    estimate, lower, upper : str
+        Columns (``lower``/``upper`` may be None; rows with missing bounds show a point only).
+    label : str, optional
+        Column of row labels. Default: ``"unit: human ~ metric (method) [group]"`` from the correlate columns.
+    hue : str, optional
+        Column that colours the rows. Correlation units (model, pair, vote, video) keep one series colour each
+        in every figure; any other column (e.g. ``"group"``, the model of a per-model row) takes the stable
+        model colours of :func:`model_colors`. None: one colour.
+    ax : Axes, optional
+        Where to draw; default a new figure sized to the number of rows.
+
+    Returns
+    -------
+    Axes
+        Intervals are a ``LineCollection`` with gid ``"corr_forest-interval"``, points gid ``"corr_forest-point"``;
+        a vertical line marks 0 and, when the table has agreement or accuracy rows, a dotted one marks chance (0.5).
+    """
+    func = "corr_forest"
+    frame = _frame(data, func)
+    _require(frame, func, estimate=estimate, lower=lower, upper=upper, label=label, hue=hue)
+    est, lo, hi = _numeric(frame, estimate, func), _numeric(frame, lower, func), _numeric(frame, upper, func)
+    labels = list(_text(frame, label)) if label is not None else [_corr_label(r) for r in frame.to_dict("records")]
+    groups = _text(frame, hue) if hue is not None else np.full(len(frame), "", dtype=object)
+    levels = _unique(groups)
+    if hue is None:
+        colours = {"": SERIES_PALETTE[0]}
+    elif set(levels) <= set(_CORR_UNITS):
+        colours = {u: SERIES_PALETTE[_CORR_UNITS.index(u)] for u in levels}
+    else:
+        colours = model_colors(levels)
+    colour = [colours[g] for g in groups]
+
+    grow = _points() / 12.0
+    label_width = _text_inches(max((len(t) for t in labels), default=1), "ytick.labelsize")
+    row_height = max(0.22, 1.6 * _points("ytick.labelsize") / 72.0)
+    ax = _axes(ax, (4.0 * grow + label_width + 1.2, max(2.0, row_height * len(frame) + 1.0 * grow)))
+    y = np.arange(len(frame))[::-1].astype(float)
+    has = np.isfinite(lo) & np.isfinite(hi)
+    if has.any():
+        ax.hlines(y[has], lo[has], hi[has], colors=[c for c, h in zip(colour, has, strict=True) if h],
+                  linewidth=mpl.rcParams["lines.linewidth"], gid=f"{func}-interval", zorder=2)
+    ax.scatter(est, y, c=colour, s=mpl.rcParams["lines.markersize"] ** 2, edgecolors="white", linewidths=0.5,
+               zorder=3, gid=f"{func}-point")
+    ax.set_yticks(y, labels=labels)
+    ax.set_ylim(-0.8, len(frame) - 0.2)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(False, axis="y")
+    ax.axvline(0.0, color="#999999", linewidth=0.8, zorder=1)
+    methods = _text(frame, "method") if "method" in frame.columns else np.array([], dtype=object)
+    units = _text(frame, "unit") if "unit" in frame.columns else np.array([], dtype=object)
+    chance = bool(np.isin(methods, _CHANCE_HALF).any() or (units == "vote").any())
+    if chance:
+        ax.axvline(0.5, color="#999999", linewidth=0.8, linestyle=":", zorder=1)
+    ax.set_xlabel("Estimate (correlation; agreement and accuracy: chance 0.5)" if chance else _label(estimate))
+    if hue is not None:
+        handles = [Line2D([], [], color=colours[g], marker="o", label=g) for g in levels]
+        ax.legend(handles=handles, title=_label(hue), loc="center left", bbox_to_anchor=(1.02, 0.5),
+                  borderaxespad=0.0)
+    return ax

@@ -810,3 +810,88 @@ def simulate_from_board(
     df.attrs["params"]["board"] = {"model_col": model_col, "rating_col": rating_col,
                                    "appearances_col": appearances_col if weights is not None else None}
     return df
+
+
+# ---------------------------------------------------------------------------------------------- human vs metric
+
+
+def simulate_ratings(n_models: int = 4, n_prompts: int = 40, *, prompt_sd: float = 1.0, rho_prompt: float = 0.5,
+                     rho_video: float = 0.4, seed: int | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Human and metric scores of videos with a known population agreement, for checking correlation intervals.
+
+    Every prompt has a shared effect on both sides, ``(u, v) ~ N(0, prompt_sd^2, corr rho_prompt)``; every video
+    adds ``(e, f) ~ N(0, 1, corr rho_video)``: human = u + e, metric = v + f. Models have no effect, so a video's
+    (human, metric) pair is bivariate normal with correlation rho = (prompt_sd^2 rho_prompt + rho_video) /
+    (prompt_sd^2 + 1).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        One row per video (model, prompt, human, metric), and the truth: ``video_pearson`` = rho,
+        ``video_spearman`` = 6 / pi asin(rho / 2), and ``vote_agreement`` = 1/2 + asin(rho_video) / pi (two
+        videos of one prompt share u and v, so the metric orders them like people with that probability).
+    """
+    rng = np.random.default_rng(seed)
+    cov_p = prompt_sd**2 * np.array([[1.0, rho_prompt], [rho_prompt, 1.0]])
+    uv = rng.multivariate_normal([0.0, 0.0], cov_p, size=n_prompts)
+    ef = rng.multivariate_normal([0.0, 0.0], [[1.0, rho_video], [rho_video, 1.0]], size=(n_prompts, n_models))
+    scores = uv[:, None, :] + ef
+    df = pd.DataFrame({
+        "model": np.tile([f"m{k}" for k in range(n_models)], n_prompts),
+        "prompt": np.repeat(np.arange(n_prompts), n_models),
+        "human": scores[..., 0].ravel(),
+        "metric": scores[..., 1].ravel(),
+    })
+    rho = (prompt_sd**2 * rho_prompt + rho_video) / (prompt_sd**2 + 1)
+    truth = {"video_pearson": rho, "video_spearman": 6 / math.pi * math.asin(rho / 2),
+             "vote_agreement": 0.5 + math.asin(rho_video) / math.pi}
+    return df, truth
+
+
+def correlation_coverage(reps: int = 200, *, n_models: int = 4, n_prompts: int = 40, prompt_sd: float = 1.0,
+                         resamples: int = 200, cluster: bool = True, seed: int = 0, level: float = 0.95
+                         ) -> pd.DataFrame:
+    """How often the intervals of :func:`analysis.correlation.correlate` cover the truth of :func:`simulate_ratings`.
+
+    Parameters
+    ----------
+    reps, n_models, n_prompts, prompt_sd
+        Repetitions, and the size and prompt effect of each simulated data set (see :func:`simulate_ratings`).
+    resamples, level
+        Bootstrap size and confidence level of each interval.
+    cluster
+        Resample prompts (True, the right cluster here) or single videos (False: ignores that a prompt's videos
+        share its effect, so intervals come out too narrow; useful as a check that coverage can fail).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (unit, method): truth, coverage (share of reps whose interval holds the truth), its
+        binomial standard error, mean width, mean estimate, reps.
+    """
+    from .correlation import correlate
+
+    rng = np.random.default_rng(seed)
+    hits: dict[tuple[str, str], list[tuple[bool, float, float]]] = {}
+    truth: dict[str, float] = {}
+    for _ in range(reps):
+        df, truth = simulate_ratings(n_models, n_prompts, prompt_sd=prompt_sd, seed=int(rng.integers(2**63)))
+        df["video"] = np.arange(len(df))
+        # Without clusters each video is its own item, so there are no within-item pairs: video unit only.
+        res = correlate(df, df, unit=["video", "vote"] if cluster else "video", method=["spearman", "pearson"],
+                        human_col="human", metric_col="metric", item_cols="prompt" if cluster else "video",
+                        resamples=resamples, seed=int(rng.integers(2**63)), level=level)
+        res = res[res["group"] == "all"]
+        for r in res.itertuples():
+            key = f"{r.unit}_{r.method}" if r.unit == "video" else "vote_agreement"
+            hits.setdefault((r.unit, r.method), []).append(
+                (bool(r.lower <= truth[key] <= r.upper), r.upper - r.lower, r.estimate))
+    rows = []
+    for (unit, meth), got in hits.items():
+        arr = np.array(got, dtype=float)
+        cov = arr[:, 0].mean()
+        key = f"{unit}_{meth}" if unit == "video" else "vote_agreement"
+        rows.append({"unit": unit, "method": meth, "truth": truth[key], "coverage": cov,
+                     "coverage_se": math.sqrt(cov * (1 - cov) / len(arr)), "mean_width": arr[:, 1].mean(),
+                     "mean_estimate": arr[:, 2].mean(), "reps": len(arr)})
+    return pd.DataFrame(rows)

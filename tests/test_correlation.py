@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from analysis import bt
+from analysis import bt, simulate
 from analysis import correlation as C
+from analysis.cli import main as cli_main
+from analysis.correlation import engine, prepare, stats
 from tests.conftest import need_shared
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -34,7 +36,7 @@ def test_row_statistics_match_scipy():
     y = x + rng.integers(-2, 3, size=(6, 9))
     for method, ref in (("spearman", scipy.stats.spearmanr), ("kendall", scipy.stats.kendalltau),
                         ("pearson", scipy.stats.pearsonr)):
-        got = C._corr_rows(x, y, method)
+        got = stats.corr_rows(x, y, method)
         want = [ref(a, b).statistic for a, b in zip(x, y, strict=True)]
         np.testing.assert_allclose(got, want, atol=1e-12)
 
@@ -46,32 +48,32 @@ def test_weighted_statistics_equal_the_expanded_resample():
     w = rng.multinomial(40, np.full(40, 1 / 40), size=4).astype(float)
     for method, ref in (("spearman", scipy.stats.spearmanr), ("kendall", scipy.stats.kendalltau),
                         ("pearson", scipy.stats.pearsonr)):
-        got = C._weighted_corr(x, y, w, method)
+        got = stats.weighted_corr(x, y, w, method)
         want = [ref(np.repeat(x, r.astype(int)), np.repeat(y, r.astype(int))).statistic for r in w]
         np.testing.assert_allclose(got, want, atol=1e-6 if method == "kendall" else 1e-12)
 
 
 def test_pairwise_accuracy_and_its_tie_rule():
     x = np.array([[4.0, 3.0, 2.0, 1.0]])
-    assert C._corr_rows(x, x, "accuracy")[0] == 1.0
-    assert C._corr_rows(x, -x, "accuracy")[0] == 0.0
+    assert stats.corr_rows(x, x, "accuracy")[0] == 1.0
+    assert stats.corr_rows(x, -x, "accuracy")[0] == 0.0
     # One swapped pair of six -> 5/6; a metric tie on one pair counts half -> 5.5/6.
-    assert C._corr_rows(x, np.array([[4.0, 3.0, 1.0, 2.0]]), "accuracy")[0] == pytest.approx(5 / 6)
-    assert C._corr_rows(x, np.array([[4.0, 3.0, 2.0, 2.0]]), "accuracy")[0] == pytest.approx(5.5 / 6)
+    assert stats.corr_rows(x, np.array([[4.0, 3.0, 1.0, 2.0]]), "accuracy")[0] == pytest.approx(5 / 6)
+    assert stats.corr_rows(x, np.array([[4.0, 3.0, 2.0, 2.0]]), "accuracy")[0] == pytest.approx(5.5 / 6)
     # Without ties, accuracy = (1 + Kendall tau) / 2.
     y = np.array([[1.0, 4.0, 2.0, 3.0]])
-    assert C._corr_rows(x, y, "accuracy")[0] == pytest.approx((1 + C._corr_rows(x, y, "kendall")[0]) / 2)
+    assert stats.corr_rows(x, y, "accuracy")[0] == pytest.approx((1 + stats.corr_rows(x, y, "kendall")[0]) / 2)
 
 
 def test_exact_permutation_p_value():
     rng = np.random.default_rng(0)
     x = np.arange(4.0)
     # A perfect order among 4 models: only the identity and its reverse are as extreme, 2 of 24 orderings.
-    assert C._permutation_p(x, x, "spearman", rng) == pytest.approx(2 / 24)
+    assert stats.permutation_p(x, x, "spearman", rng) == pytest.approx(2 / 24)
     y = np.array([0.0, 2.0, 1.0, 3.0])
-    stats = [scipy.stats.spearmanr(x, np.array(p)).statistic for p in itertools.permutations(y)]
+    every = [scipy.stats.spearmanr(x, np.array(p)).statistic for p in itertools.permutations(y)]
     obs = scipy.stats.spearmanr(x, y).statistic
-    assert C._permutation_p(x, y, "spearman", rng) == pytest.approx(np.mean(np.abs(stats) >= abs(obs) - 1e-12))
+    assert stats.permutation_p(x, y, "spearman", rng) == pytest.approx(np.mean(np.abs(every) >= abs(obs) - 1e-12))
 
 
 def test_bt_batch_matches_fit_bt_and_flags_separation():
@@ -86,17 +88,31 @@ def test_bt_batch_matches_fit_bt_and_flags_separation():
         counts = pd.DataFrame(cells, columns=["model_a", "model_b", "outcome", "count"]).astype({"count": np.int64})
         fit = bt.fit_bt(bt.pair_table(counts), ties="half")
         np.testing.assert_allclose(row, fit.theta, atol=1e-8)
+        # The same table straight from the arrays (what the full-data board of correlate uses).
+        direct = bt.pair_table_from_arrays(models, pi, pj, table)
+        np.testing.assert_array_equal(direct.counts, fit.table.counts)
+        np.testing.assert_array_equal(bt.fit_bt(direct, ties="half").theta, fit.theta)
     separated = pc[:1].copy()
     separated[0, pi == 0, 1:] = 0.0  # model a never loses or ties: no finite maximum
     assert np.isnan(bt.fit_bt_batch(separated, pi, pj, 4)).all()
 
 
 def test_fisher_interval_edges():
-    lo, hi = C._fisher_interval(0.5, 20, "pearson", 0.95)
+    lo, hi = stats.fisher_interval(0.5, 20, "pearson", 0.95)
     z = np.arctanh(0.5)
     assert (lo, hi) == pytest.approx((np.tanh(z - 1.959964 / np.sqrt(17)), np.tanh(z + 1.959964 / np.sqrt(17))))
-    assert np.isnan(C._fisher_interval(0.5, 4, "kendall", 0.95)[0])  # Fieller needs n > 4
-    assert np.isnan(C._fisher_interval(1.0, 9, "spearman", 0.95)[0])  # |r| = 1: no finite z
+    assert np.isnan(stats.fisher_interval(0.5, 4, "kendall", 0.95)[0])  # Fieller needs n > 4
+    assert np.isnan(stats.fisher_interval(1.0, 9, "spearman", 0.95)[0])  # |r| = 1: no finite z
+
+
+def test_wilson_interval_by_hand_with_half_credits():
+    # 4.5 agreements of 7 (a metric tie counted half): the score interval, written out.
+    p, n, z = 4.5 / 7, 7, scipy.stats.norm.ppf(0.975)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert stats.wilson_interval(4.5, 7, 0.95) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    assert stats.wilson_interval(4, 7, 0.95) == pytest.approx(
+        tuple(scipy.stats.binomtest(4, 7).proportion_ci(0.95, method="wilson")), abs=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------- levels
@@ -119,10 +135,10 @@ def test_model_level_known_orders_and_scales():
 
 def test_winrate_is_wins_plus_half_ties_over_comparisons():
     human = pd.DataFrame({"prompt": [0, 0, 0, 1, 1, 1], "model": list("ABCABC"), "score": [3, 2, 2, 1, 2, 3]})
-    h = C._prepare_human(human, "score", ["A", "B", "C"], model_col="model", items=["prompt"], rater_col=None,
-                         cluster=["prompt"], need_pairs=True)
+    h = prepare.prepare_human(human, "score", ["A", "B", "C"], model_col="model", items=["prompt"],
+                              rater_col=None, cluster=["prompt"], need_pairs=True)
     # A: beats B, C on prompt 0, loses both on 1 -> 2/4. B: 0.5 + 0 + 1 + 0 = 1.5/4. C: 0.5 + 0 + 1 + 1 = 2.5/4.
-    np.testing.assert_allclose(C._human_scores(h, np.ones((1, 2)), "winrate")[0], [0.5, 0.375, 0.625])
+    np.testing.assert_allclose(engine.human_scores(h, np.ones((1, 2)), "winrate")[0], [0.5, 0.375, 0.625])
 
 
 def test_model_interval_carries_the_metric_side_when_it_is_per_video():
@@ -150,8 +166,8 @@ def test_vote_level_by_hand_with_metric_ties():
     metric = pd.DataFrame({"model": ["A", "B", "C"], "score": [5.0, 4.0, 4.0]})
     # Decisive human judgements: p1 AB agree, AC agree, BC metric tie; p2 AB disagree, AC disagree (BC human tie);
     # p3 AB agree, AC agree (BC human tie): 7 decisive, 4 agree, 1 metric tie.
-    half = C.correlate(human, metric, level="vote", item_cols="prompt", resamples=50, seed=0)
-    drop = C.correlate(human, metric, level="vote", item_cols="prompt", metric_ties="drop", resamples=50, seed=0)
+    half = C.correlate(human, metric, unit="vote", item_cols="prompt", resamples=50, seed=0)
+    drop = C.correlate(human, metric, unit="vote", item_cols="prompt", metric_ties="drop", resamples=50, seed=0)
     assert half["estimate"].iloc[0] == pytest.approx(4.5 / 7) and half["n"].iloc[0] == 7
     assert drop["estimate"].iloc[0] == pytest.approx(4 / 6) and drop["n"].iloc[0] == 6
     assert "metric ties: 1 (counted as half)" in half["note"].iloc[0]
@@ -164,10 +180,10 @@ def test_vote_level_from_battles_with_rater_slots():
     human = pd.DataFrame({"prompt": np.repeat([0, 1], 6), "rater": np.tile(np.repeat([0, 1], 3), 2),
                           "model": list("ABC") * 4, "score": [3, 2, 1, 2, 3, 1, 3, 1, 2, 1, 2, 3]})
     metric = pd.DataFrame({"model": ["A", "B", "C"], "score": [3.0, 2.0, 1.0]})
-    res = C.correlate(human, metric, level="vote", item_cols="prompt", rater_col="rater", ci="none")
+    res = C.correlate(human, metric, unit="vote", item_cols="prompt", rater_col="rater", ci="none")
     assert res["n"].iloc[0] == 12
-    battles = C._prepare_human(human, "score", ["A", "B", "C"], model_col="model", items=["prompt"],
-                               rater_col="rater", cluster=["prompt"], need_pairs=True)
+    battles = prepare.prepare_human(human, "score", ["A", "B", "C"], model_col="model", items=["prompt"],
+                                    rater_col="rater", cluster=["prompt"], need_pairs=True)
     assert len(battles.vote["a"]) == 12
     # Agreements by hand: rater 0 p0 3/3, rater 1 p0 2/3 (B>A), rater 0 p1 2/3 (C>B), rater 1 p1 0/3.
     assert res["estimate"].iloc[0] == pytest.approx(7 / 12)
@@ -177,9 +193,9 @@ def test_pair_level_is_orientation_free():
     human = _ratings(seed=2)
     metric = pd.DataFrame({"model": ["A", "B", "C", "D"], "score": [1.0, 3.0, 2.0, 0.0]})
     rename = {"A": "z", "B": "y", "C": "x", "D": "w"}  # reverses which model of each pair sorts first
-    res = C.correlate(human, metric, level="pair", method=["spearman", "pearson"], item_cols="prompt",
+    res = C.correlate(human, metric, unit="pair", method=["spearman", "pearson"], item_cols="prompt",
                       resamples=100, seed=0)
-    res2 = C.correlate(human.replace({"model": rename}), metric.replace({"model": rename}), level="pair",
+    res2 = C.correlate(human.replace({"model": rename}), metric.replace({"model": rename}), unit="pair",
                        method=["spearman", "pearson"], item_cols="prompt", resamples=100, seed=0)
     np.testing.assert_allclose(res["estimate"], res2["estimate"])
     assert (res["n"] == 6).all()
@@ -189,8 +205,8 @@ def test_pair_level_is_orientation_free():
 
 
 def test_video_level_matches_scipy_and_breaks_down_by_model():
-    df, _ = C.simulate_ratings(n_models=3, n_prompts=30, seed=7)
-    res = C.correlate(df, df, level="video", method=["spearman", "kendall"], human_col="human",
+    df, _ = simulate.simulate_ratings(n_models=3, n_prompts=30, seed=7)
+    res = C.correlate(df, df, unit="video", method=["spearman", "kendall"], human_col="human",
                       metric_col="metric", item_cols="prompt", resamples=100, seed=0)
     assert list(res["group"].unique()) == ["all", "m0", "m1", "m2"]
     pooled = res[(res["group"] == "all") & (res["method"] == "spearman")].iloc[0]
@@ -226,13 +242,13 @@ def test_no_common_videos_is_an_error():
     human = _ratings()
     metric = human.assign(prompt=human["prompt"] + 1000)
     with pytest.raises(C.CorrelationError, match="no videos in common"):
-        C.correlate(human, metric, level="video", item_cols="prompt")
+        C.correlate(human, metric, unit="video", item_cols="prompt")
 
 
 def test_constant_metric_gives_nan_with_reason():
     human = _ratings()
     metric = pd.DataFrame({"model": ["A", "B", "C", "D"], "score": 2.0})
-    res = C.correlate(human, metric, level=["model", "pair"], item_cols="prompt", resamples=20, seed=0)
+    res = C.correlate(human, metric, unit=["model", "pair"], item_cols="prompt", resamples=20, seed=0)
     assert res["estimate"].isna().all()
     assert res["note"].str.contains("metric 'score' is constant").all()
 
@@ -254,19 +270,51 @@ def test_mismatched_names_are_listed_not_dropped_silently():
 def test_option_and_shape_errors():
     human = _ratings()
     metric = pd.DataFrame({"model": ["A", "B", "C", "D"], "score": [4.0, 3.0, 2.0, 1.0]})
-    with pytest.raises(C.CorrelationError, match="level must be"):
-        C.correlate(human, metric, level="prompt", item_cols="prompt")
+    with pytest.raises(C.CorrelationError, match="unit must be"):
+        C.correlate(human, metric, unit="prompt", item_cols="prompt")
     with pytest.raises(C.CorrelationError, match="lack column"):
         C.correlate(human, metric, item_cols="item")
     board = metric.rename(columns={"score": "elo"})
     with pytest.raises(C.CorrelationError, match="no items to resample"):
         C.correlate(board, metric, human_col="elo")
-    with pytest.raises(C.CorrelationError, match="level='model' only"):
-        C.correlate(board, metric, human_col="elo", level="vote", ci="none")
+    with pytest.raises(C.CorrelationError, match="unit='model' only"):
+        C.correlate(board, metric, human_col="elo", unit="vote", ci="none")
     with pytest.raises(C.CorrelationError, match="several rows per model"):
         C.correlate(human, metric, ci="none")
     res = C.correlate(board, metric, human_col="elo", ci="fisher")
     assert res["ci"].iloc[0] == "fisher" and res["estimate"].iloc[0] == 1.0 and np.isnan(res["lower"].iloc[0])
+
+
+def test_old_spellings_name_the_new_ones():
+    human = _ratings()
+    metric = pd.DataFrame({"model": ["A", "B", "C", "D"], "score": [4.0, 3.0, 2.0, 1.0]})
+    with pytest.raises(TypeError, match=r"unit=.*'vote'"):
+        C.correlate(human, metric, level="vote", item_cols="prompt")  # the grain was level=
+    with pytest.raises(TypeError, match=r"unit="):
+        C.correlate(human, metric, level=["model", "pair"], item_cols="prompt")
+    with pytest.raises(TypeError, match=r"confidence= was renamed; use level="):
+        C.correlate(human, metric, confidence=0.9, item_cols="prompt")
+    for func in (C.model_scores, C.pair_agreement):
+        with pytest.raises(TypeError, match=r"confidence= was renamed; use level="):
+            func(human, metric, item_cols="prompt", confidence=0.9)
+    with pytest.raises(TypeError, match=r"levels= was renamed; use units="):
+        C.videobench_vbench(levels=("model",))
+    with pytest.raises(TypeError, match=r"levels= was renamed; use units="):
+        C.run_case("t2vscore", levels=("model",))
+    with pytest.raises(C.CorrelationError, match=r"level must be in \(0, 1\)"):
+        C.correlate(human, metric, level=95, item_cols="prompt")
+    assert "confidence" not in __import__("inspect").signature(C.correlate).parameters
+
+
+def test_level_is_the_confidence_level():
+    human = _ratings(noise=2.0)
+    metric = pd.DataFrame({"model": ["A", "B", "C", "D"], "score": [4.0, 3.0, 1.0, 2.0]})
+    wide = C.correlate(human, metric, unit="pair", item_cols="prompt", resamples=200, seed=0)
+    narrow = C.correlate(human, metric, unit="pair", item_cols="prompt", resamples=200, seed=0, level=0.5)
+    assert narrow.attrs["options"]["level"] == 0.5 and wide.attrs["options"]["level"] == 0.95
+    assert (narrow["estimate"] == wide["estimate"]).all()
+    assert ((narrow["lower"] >= wide["lower"]) & (narrow["upper"] <= wide["upper"])).all()
+    assert (narrow["upper"] - narrow["lower"] < wide["upper"] - wide["lower"]).all()
 
 
 def test_battles_input_matches_ratings_input():
@@ -275,14 +323,14 @@ def test_battles_input_matches_ratings_input():
     from analysis.datasets import ratings_to_pairwise
 
     battles = ratings_to_pairwise(human, "prompt")
-    a = C.correlate(human, metric, level=["model", "pair", "vote"], item_cols="prompt", resamples=50, seed=3)
-    b = C.correlate(battles, metric, level=["model", "pair", "vote"], cluster="prompt", resamples=50, seed=3)
+    a = C.correlate(human, metric, unit=["model", "pair", "vote"], item_cols="prompt", resamples=50, seed=3)
+    b = C.correlate(battles, metric, unit=["model", "pair", "vote"], cluster="prompt", resamples=50, seed=3)
     np.testing.assert_allclose(a["estimate"], b["estimate"])
     np.testing.assert_allclose(a[["lower", "upper"]], b[["lower", "upper"]])
     # A per-video metric is looked up through the battles' item column.
     per_video = human.assign(metric=human["score"] + np.random.default_rng(0).normal(0, 1, len(human)))
-    a = C.correlate(human, per_video, level="vote", metric_col="metric", item_cols="prompt", ci="none")
-    b = C.correlate(battles, per_video, level="vote", metric_col="metric", item_cols="prompt", cluster="prompt",
+    a = C.correlate(human, per_video, unit="vote", metric_col="metric", item_cols="prompt", ci="none")
+    b = C.correlate(battles, per_video, unit="vote", metric_col="metric", item_cols="prompt", cluster="prompt",
                     ci="none")
     assert a["estimate"].iloc[0] == b["estimate"].iloc[0] and a["n"].iloc[0] == b["n"].iloc[0] == 180
 
@@ -291,8 +339,8 @@ def test_battles_input_matches_ratings_input():
 
 
 def test_cluster_bootstrap_covers_the_known_truth():
-    cov = C.coverage(200, n_prompts=60, resamples=200, seed=0)
-    assert set(zip(cov["level"], cov["method"], strict=True)) == {
+    cov = simulate.correlation_coverage(200, n_prompts=60, resamples=200, seed=0)
+    assert set(zip(cov["unit"], cov["method"], strict=True)) == {
         ("video", "spearman"), ("video", "pearson"), ("vote", "agreement")}
     assert (cov["reps"] == 200).all()
     assert cov["coverage"].between(0.88, 0.99).all(), cov
@@ -302,7 +350,7 @@ def test_cluster_bootstrap_covers_the_known_truth():
 def test_ignoring_prompt_clusters_undercovers():
     # Videos of a prompt share its effect; resampling single videos ignores that, and coverage falls short
     # (about 0.7-0.8 here against 0.9-0.95 for the prompt bootstrap on the same design).
-    cov = C.coverage(100, n_prompts=60, prompt_sd=2.0, resamples=200, seed=0, cluster=False)
+    cov = simulate.correlation_coverage(100, n_prompts=60, prompt_sd=2.0, resamples=200, seed=0, cluster=False)
     assert (cov["coverage"] < 0.85).all(), cov
 
 
@@ -310,13 +358,13 @@ def test_ignoring_prompt_clusters_undercovers():
 
 
 def test_cli_user_files(tmp_path, capsys):
-    df, _ = C.simulate_ratings(n_prompts=20, seed=2)
+    df, _ = simulate.simulate_ratings(n_prompts=20, seed=2)
     df.to_csv(tmp_path / "human.csv", index=False)
     df.to_csv(tmp_path / "metric.csv", index=False)
     out = tmp_path / "out"
-    code = C.correlate_main([str(tmp_path / "human.csv"), str(tmp_path / "metric.csv"), "--human-col", "human",
-                             "--metric-col", "metric", "--level", "video", "vote", "--item-col", "prompt",
-                             "--resamples", "50", "--out", str(out)])
+    code = cli_main(["correlate", str(tmp_path / "human.csv"), str(tmp_path / "metric.csv"), "--human-col",
+                     "human", "--metric-col", "metric", "--unit", "video", "vote", "--item-col", "prompt",
+                     "--resamples", "50", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "video" in printed and "agreement" in printed
@@ -326,12 +374,14 @@ def test_cli_user_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, reason", [
-    (["--level", "nonsense"], "invalid choice"),
+    (["--unit", "nonsense"], "invalid choice"),
+    (["--level", "model"], "the grain of the correlation is --unit"),
+    (["--level", "1.5"], "--level must be in (0, 1)"),
     ([], "give HUMAN.csv and METRIC.csv"),
     (["missing.csv", "also_missing.csv"], "No such file"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(argv, reason, capsys):
-    assert C.correlate_main(argv) == 2
+    assert cli_main(["correlate", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert reason in err and len(err.splitlines()) == 1
 
@@ -339,7 +389,7 @@ def test_cli_bad_input_exits_2_with_one_line(argv, reason, capsys):
 def test_cli_bad_column_exits_2(tmp_path, capsys):
     _ratings().to_csv(tmp_path / "h.csv", index=False)
     pd.DataFrame({"model": ["A"], "score": [1.0]}).to_csv(tmp_path / "m.csv", index=False)
-    assert C.correlate_main([str(tmp_path / "h.csv"), str(tmp_path / "m.csv"), "--item-col", "nope"]) == 2
+    assert cli_main(["correlate", str(tmp_path / "h.csv"), str(tmp_path / "m.csv"), "--item-col", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert "lack column(s) ['nope']" in err and len(err.splitlines()) == 1
 
@@ -349,18 +399,18 @@ def test_cli_bad_column_exits_2(tmp_path, capsys):
 
 def test_case_videobench_vbench():
     need_shared("videobench-human")
-    res = C.videobench_vbench(levels=("model", "vote"), methods=("spearman",), resamples=100, seed=0)
+    res = C.videobench_vbench(units=("model", "vote"), methods=("spearman",), resamples=100, seed=0)
     models = res.attrs["models"]
     assert len(models) == 7 and models["has_vbench_row"].all()  # all 7 have a published VBench row
     assert set(res["human"]) == {"action", "aesthetic_quality", "color", "imaging_quality", "motion_effects",
                                  "object_class", "scene", "temporal_consistency", "video-text consistency"}
     assert {"vbench:subject_consistency", "vbench:temporal_flickering", "vbench:human_action"} <= set(res["metric"])
-    model_rows = res[res["level"] == "model"]
+    model_rows = res[res["unit"] == "model"]
     assert (model_rows["n"] == 7).all() and model_rows["note"].str.contains("n = 7 models").all()
     assert res["note"].str.contains("kling, pika").all()
     aq = model_rows[(model_rows["human"] == "aesthetic_quality") & (model_rows["method"] == "spearman")].iloc[0]
     assert aq["estimate"] == pytest.approx(5 / 7)  # measured: one ordering away from 0.8
-    votes = res[res["level"] == "vote"]
+    votes = res[res["unit"] == "vote"]
     assert ((votes["lower"] < votes["estimate"]) & (votes["estimate"] < votes["upper"])).all()
     assert (votes["n_clusters"] < votes["n"]).all()  # prompts are resampled, not judgements
 
@@ -384,9 +434,9 @@ def test_case_t2vscore():
     need_shared("t2vscore-tvge")
     from analysis.datasets import t2vscore_tvge
 
-    res = C.t2vscore(levels=("video", "model"), methods=("spearman",), resamples=50, seed=0)
+    res = C.t2vscore(units=("video", "model"), methods=("spearman",), resamples=50, seed=0)
     df = t2vscore_tvge()
-    pooled = res[(res["level"] == "video") & (res["group"] == "all")].set_index(["human", "metric"])
+    pooled = res[(res["unit"] == "video") & (res["group"] == "all")].set_index(["human", "metric"])
     assert len(pooled) == 8 and (pooled["n"] == 2543).all()
     for (human, metric), row in pooled.iterrows():
         assert row["estimate"] == pytest.approx(scipy.stats.spearmanr(df[human], df[metric]).statistic)
@@ -394,9 +444,9 @@ def test_case_t2vscore():
     # T2VScore-A is the metric closest to human alignment at the video level, CLIP Score next.
     align = pooled.loc["alignment", "estimate"].sort_values(ascending=False)
     assert list(align.index[:2]) == ["t2vscore_a", "clip_score"]
-    groups = res[(res["level"] == "video")]["group"].unique()
+    groups = res[(res["unit"] == "video")]["group"].unique()
     assert set(groups) == {"all", "floor33", "gen2", "modelscope", "pika", "zeroscope"}
-    assert (res.loc[res["level"] == "model", "n"] == 5).all()
+    assert (res.loc[res["unit"] == "model", "n"] == 5).all()
 
 
 def test_case_genai_arena_vbench():
@@ -413,7 +463,7 @@ def test_case_genai_arena_vbench():
 
 def test_cli_case_writes_table_and_figure(tmp_path, capsys):
     need_shared("genai-arena-video")
-    assert C.correlate_main(["--case", "genai-arena-vbench", "--out", str(tmp_path)]) == 0
+    assert cli_main(["correlate", "--case", "genai-arena-vbench", "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "correlation_genai-arena-vbench.csv")
     assert list(table.columns) == C.COLUMNS and len(table) > 0
     assert (tmp_path / "correlation_genai-arena-vbench.png").stat().st_size > 1000

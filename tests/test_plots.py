@@ -381,3 +381,38 @@ def test_save_figure_failure_keeps_the_old_file_and_leaves_no_temp(board, tmp_pa
         plots.save_figure(fig, tmp_path / "forest")
     assert [p.read_bytes() for p in old] == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["forest.png", "forest.svg"]
+
+
+# ---------------------------------------------------------------------------------------------- correlation tables
+
+
+def test_corr_forest_draws_rows_in_order_with_unit_colours():
+    table = pd.DataFrame({
+        "unit": ["model", "model", "vote", "video"], "human": "h", "metric": ["m1", "m1", "m1", "m2"],
+        "method": ["spearman", "accuracy", "agreement", "spearman"], "group": ["all", "all", "all", "A"],
+        "estimate": [0.8, 0.9, 0.6, 0.2], "lower": [0.5, 0.7, 0.55, np.nan], "upper": [0.95, 1.0, 0.65, np.nan],
+    })
+    ax = plots.corr_forest(table)
+    labels = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
+    assert [labels[y] for y in sorted(labels, reverse=True)] == [
+        "model: h ~ m1 (spearman)", "model: h ~ m1 (accuracy)", "vote: h ~ m1 (agreement)",
+        "video: h ~ m2 (spearman) [A]"]  # data order, first row on top
+    points = _by_gid(ax, "corr_forest-point")[0]
+    np.testing.assert_allclose(points.get_offsets()[:, 0], table["estimate"])
+    segments = _by_gid(ax, "corr_forest-interval")[0].get_segments()
+    assert len(segments) == 3  # the row without bounds shows a point only
+    np.testing.assert_allclose([s[:, 0] for s in segments], [[0.5, 0.95], [0.7, 1.0], [0.55, 0.65]])
+    colours = [to_hex(c) for c in points.get_facecolors()]
+    assert colours[0] == colours[1] == plots.SERIES_PALETTE[0]  # a unit keeps its colour in every figure
+    assert colours[2] == plots.SERIES_PALETTE[2] and colours[3] == plots.SERIES_PALETTE[3]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "vote", "video"]
+    assert sorted(line.get_xdata()[0] for line in ax.lines) == [0.0, 0.5]  # zero and chance
+
+    by_model = plots.corr_forest(table, hue="group", label="metric", ax=plt.subplots()[1])
+    facecolors = [to_hex(c) for c in _by_gid(by_model, "corr_forest-point")[0].get_facecolors()]
+    assert facecolors[3] == plots.model_colors(["A"])["A"]
+    assert [t.get_text() for t in by_model.get_yticklabels()] == ["m1", "m1", "m1", "m2"]
+    with pytest.raises(KeyError, match="'est'.*estimate="):
+        plots.corr_forest(table, estimate="est")
+    with pytest.raises(TypeError):
+        plots.corr_forest(table, "estimate")  # options are keyword-only
