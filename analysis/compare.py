@@ -25,6 +25,7 @@ from scipy.special import expit
 from . import bt, intervals
 from .frames import attached
 from .ratings import Ratings, _model_index, rate
+from .vocab import check_level
 from .votes import OUTCOMES, WINNERS, read_votes
 
 # ---------------------------------------------------------------------------------------------- pair groups
@@ -137,6 +138,7 @@ def head_to_head(data: Any, a: str, b: str, *, ratings: Ratings | None = None, l
     The prediction is fitted on these same votes too, so a large residual means the pair disagrees with what
     the rest of the board implies; on a pair that holds most of both models' votes the test is conservative.
     """
+    level = check_level(level)
     fit_r = _resolve_ratings(data, ratings, rate_opts)
     fit = _need_fit(fit_r)
     models = fit_r.models
@@ -334,10 +336,13 @@ def tiers(board_or_ratings: Ratings | pd.DataFrame, level: float = 0.95, method:
     """
     if method not in ("max-t", "holm"):
         raise ValueError(f"method must be 'max-t' or 'holm', not {method!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    level = check_level(level)
+    if isinstance(board_or_ratings, pd.DataFrame) and len(board_or_ratings) < 2:
+        raise ValueError(f"tiers needs a board of at least 2 models; this one has {len(board_or_ratings)}")
     names, r, d, cov, note = _board_inputs(board_or_ratings, rating, lower, upper, se, level)
     k = len(names)
+    if k < 2:
+        raise ValueError(f"tiers needs a board of at least 2 models; this one has {k}")
     order = np.argsort(-r, kind="stable")
     ii, jj = np.triu_indices(k, 1)
     ia, ib = order[ii], order[jj]  # ia rated at least as high as ib

@@ -26,7 +26,7 @@ import pandas as pd
 from . import bt, elo, intervals
 from .datasets import as_counts
 from .devices import check_device
-from .vocab import CI_METHODS, Anchor, CIMethod, Method, Recipe, TieRule
+from .vocab import CI_METHODS, Anchor, CIMethod, Method, Recipe, TieRule, check_level
 from .votes import (
     OUTCOMES,
     aggregate,
@@ -139,8 +139,7 @@ def _number(opts: dict[str, Any], name: str) -> float:
 
 def _check_numbers(opts: dict[str, Any]) -> None:
     """One-line reasons naming the option for values that would give a meaningless board or a deep traceback."""
-    if not 0 < _number(opts, "level") < 1:
-        raise ValueError(f"level must be in (0, 1) (e.g. 0.95), not {opts['level']!r}")
+    check_level(opts["level"])
     if _number(opts, "scale") <= 0:
         raise ValueError(f"scale must be positive (Elo points per factor of base in odds, e.g. 400), not "
                          f"{opts['scale']!r}")
@@ -526,6 +525,7 @@ def win_probability(fit: Ratings | pd.DataFrame, a: str, b: str, *, level: float
     Under Bradley-Terry this is ``1 / (1 + base ** ((R_b - R_a) / scale))``; with the "half" tie rule it is also
     the expected score of a (ties counting half).
     """
+    level = check_level(level)
     models, ratings, scale, base = _strengths(fit)
     ia, ib = _model_index(models, a), _model_index(models, b)
     p = float(_p(ratings[ia] - ratings[ib], scale, base))
@@ -559,6 +559,7 @@ def prob_better(fit: Ratings, a: str, b: str) -> float:
 
 def difference(fit: Ratings, a: str, b: str, *, level: float = 0.95) -> pd.Series:
     """Rating difference a - b (Elo points) with its interval: delta method from the covariance, or draws."""
+    level = check_level(level)
     ia, ib = fit._index(a), fit._index(b)
     est = float(fit.ratings[ia] - fit.ratings[ib])
     if fit.cov is not None:

@@ -53,3 +53,14 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def check_level(level: Any, name: str = "level") -> float:
+    """The confidence level as a float in (0, 1), or a ValueError naming it (``level`` is never a grain here)."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} is the confidence level, a number in (0, 1) such as 0.95, not {level!r}") from None
+    if not 0 < value < 1:
+        raise ValueError(f"{name} is the confidence level, a number in (0, 1) such as 0.95, not {level!r}")
+    return value
