@@ -292,16 +292,16 @@ def test_old_spellings_name_the_new_ones():
         C.correlate(human, metric, level="vote", item_cols="prompt")  # the grain was level=
     with pytest.raises(TypeError, match=r"unit="):
         C.correlate(human, metric, level=["model", "pair"], item_cols="prompt")
-    with pytest.raises(TypeError, match=r"confidence= was renamed; use level="):
+    with pytest.raises(TypeError, match=r"takes level= now, not confidence="):
         C.correlate(human, metric, confidence=0.9, item_cols="prompt")
     for func in (C.model_scores, C.pair_agreement):
-        with pytest.raises(TypeError, match=r"confidence= was renamed; use level="):
+        with pytest.raises(TypeError, match=r"takes level= now, not confidence="):
             func(human, metric, item_cols="prompt", confidence=0.9)
-    with pytest.raises(TypeError, match=r"levels= was renamed; use units="):
+    with pytest.raises(TypeError, match=r"takes units= now, not levels="):
         C.videobench_vbench(levels=("model",))
-    with pytest.raises(TypeError, match=r"levels= was renamed; use units="):
+    with pytest.raises(TypeError, match=r"takes units= now, not levels="):
         C.run_case("t2vscore", levels=("model",))
-    with pytest.raises(C.CorrelationError, match=r"level must be in \(0, 1\)"):
+    with pytest.raises(C.CorrelationError, match=r"level is the confidence level, a number in \(0, 1\)"):
         C.correlate(human, metric, level=95, item_cols="prompt")
     assert "confidence" not in __import__("inspect").signature(C.correlate).parameters
 

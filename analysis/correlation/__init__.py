@@ -58,13 +58,13 @@ Layout
 from .cases import CASES, genai_arena_vbench, load_mapping, run_case, t2vscore, videobench_vbench
 from .command import add_correlate_parser, correlate_command
 from .engine import correlate, model_scores, pair_agreement
-from .options import CI_METHODS, COLUMNS, HUMAN_SCALES, METHODS, METRIC_TIES, UNITS, CorrelationError
+from .options import COLUMNS, CORRELATION_CI, HUMAN_SCALES, METHODS, METRIC_TIES, UNITS, CorrelationError
 from .prepare import match_models
 
 __all__ = [
     "CASES",
-    "CI_METHODS",
     "COLUMNS",
+    "CORRELATION_CI",
     "HUMAN_SCALES",
     "METHODS",
     "METRIC_TIES",

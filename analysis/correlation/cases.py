@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import datasets
 from .engine import correlate
-from .options import CorrelationError, Method, Unit, renamed
+from .options import CorrelationError, CorrelationMethod, Unit, renamed
 
 __all__ = ["CASES", "genai_arena_vbench", "load_mapping", "run_case", "t2vscore", "videobench_vbench"]
 
@@ -46,7 +46,7 @@ def _drop_unrated(vb: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 @renamed(levels="units")
 def videobench_vbench(*, units: Sequence[Unit] = ("model", "pair", "vote"),
-                      methods: Sequence[Method] = ("spearman", "kendall"), human_scale: str = "bt",
+                      methods: Sequence[CorrelationMethod] = ("spearman", "kendall"), human_scale: str = "bt",
                       level: float = 0.95, resamples: int = 1000, seed: int = 0, path: str | None = None
                       ) -> pd.DataFrame:
     """Video-Bench human ratings of 7 models against their published VBench scores, per mapped dimension.
@@ -94,8 +94,8 @@ def videobench_vbench(*, units: Sequence[Unit] = ("model", "pair", "vote"),
 
 @renamed(levels="units")
 def t2vscore(*, units: Sequence[Unit] = ("video", "model", "pair", "vote"),
-             methods: Sequence[Method] = ("spearman", "kendall"), human_scale: str = "bt", level: float = 0.95,
-             resamples: int = 1000, seed: int = 0, path: str | None = None) -> pd.DataFrame:
+             methods: Sequence[CorrelationMethod] = ("spearman", "kendall"), human_scale: str = "bt",
+             level: float = 0.95, resamples: int = 1000, seed: int = 0, path: str | None = None) -> pd.DataFrame:
     """T2VScore TVGE: human quality and alignment of 2,543 videos against CLIP Score, X-CLIP, BLIP-BLEU, T2VScore-A.
 
     Both sides are per video, so every unit is available and a resample of prompts recomputes both. Prompts
@@ -107,7 +107,7 @@ def t2vscore(*, units: Sequence[Unit] = ("video", "model", "pair", "vote"),
                      cluster="prompt", human_scale=human_scale, resamples=resamples, seed=seed, case="t2vscore")
 
 
-def genai_arena_vbench(*, methods: Sequence[Method] = ("spearman", "kendall"),
+def genai_arena_vbench(*, methods: Sequence[CorrelationMethod] = ("spearman", "kendall"),
                        metrics: Sequence[str] = ("total_score", "quality_score", "semantic_score"),
                        level: float = 0.95, seed: int = 0, path: str | None = None) -> pd.DataFrame:
     """GenAI-Arena video Elo (anonymous battles) against published VBench totals, for the models in both.

@@ -18,7 +18,7 @@ import pandas as pd
 from ..io import atomic_path
 from .cases import CASES, run_case
 from .engine import correlate
-from .options import CI_METHODS, HUMAN_SCALES, METHODS, UNITS, CorrelationError
+from .options import CORRELATION_CI, HUMAN_SCALES, METHODS, UNITS, CorrelationError
 
 __all__ = ["add_correlate_parser", "correlate_command"]
 
@@ -57,7 +57,7 @@ def add_correlate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--rater-col")
     p.add_argument("--cluster", nargs="+", help="column(s) resampled whole (default: the item)")
     p.add_argument("--human-scale", choices=list(HUMAN_SCALES), default="bt")
-    p.add_argument("--ci", choices=list(CI_METHODS), default="bootstrap")
+    p.add_argument("--ci", choices=list(CORRELATION_CI), default="bootstrap")
     p.add_argument("--level", type=_confidence, default=0.95, help="confidence level of the intervals")
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)

@@ -17,16 +17,16 @@ import pandas as pd
 
 from .. import bt
 from .options import (
-    CI_METHODS,
     COLUMNS,
+    CORRELATION_CI,
     HUMAN_SCALES,
     METHODS,
     METRIC_TIES,
     UNITS,
-    CIMethod,
+    CorrelationCI,
     CorrelationError,
+    CorrelationMethod,
     HumanScale,
-    Method,
     MetricTies,
     Unit,
     check_level,
@@ -359,8 +359,8 @@ def correlate(
     metric: pd.DataFrame,
     *,
     unit: Unit | Sequence[Unit] = "model",
-    method: Method | Sequence[Method] = "spearman",
-    ci: CIMethod = "bootstrap",
+    method: CorrelationMethod | Sequence[CorrelationMethod] = "spearman",
+    ci: CorrelationCI = "bootstrap",
     level: float = 0.95,
     resamples: int = 1000,
     cluster: str | Sequence[str] | None = None,
@@ -494,8 +494,8 @@ def _check_options(units: list[str], methods: list[str], ci: str, scale: str, ti
     bad = [x for x in methods if x not in METHODS]
     if bad or not methods:
         raise CorrelationError(f"method must be among {list(METHODS)}, not {bad or methods}")
-    if ci not in CI_METHODS:
-        raise CorrelationError(f"ci must be one of {list(CI_METHODS)}, not {ci!r}")
+    if ci not in CORRELATION_CI:
+        raise CorrelationError(f"ci must be one of {list(CORRELATION_CI)}, not {ci!r}")
     if scale not in HUMAN_SCALES:
         raise CorrelationError(f"human_scale must be one of {list(HUMAN_SCALES)}, not {scale!r}")
     if ties not in METRIC_TIES:

@@ -1,45 +1,45 @@
-"""The words of :mod:`analysis.correlation`, written once: the grain of a correlation, methods, interval methods.
+"""The words of :mod:`analysis.correlation` beyond the kit's vocabulary (:mod:`analysis.vocab`).
 
-``unit`` is the grain a correlation is measured at (model, pair, vote, video); ``level`` is the confidence
-level of an interval, as everywhere in the kit. Old spellings raise a ``TypeError`` that names the new one
-(no silent aliases in 0.x).
+From the vocabulary: ``unit`` is the grain a correlation is measured at (:data:`UNITS`: model, pair, vote,
+video) and ``level`` the confidence level of an interval, as everywhere in the kit; old spellings raise a
+``TypeError`` naming the new one (:func:`analysis.vocab.renamed`). Here only: the correlation methods, the
+interval methods of a correlation (a Fisher-z interval over units has no counterpart on a rating board, so
+they are not :data:`analysis.vocab.CI_METHODS`), the human per-model scales and the metric tie rule.
 """
 
 from __future__ import annotations
 
-import functools
 import numbers
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar, get_args
+from typing import Literal, get_args
 
 import numpy as np
 
+from ..vocab import UNITS, Unit, renamed
+
 __all__ = [
-    "CI_METHODS",
     "COLUMNS",
+    "CORRELATION_CI",
     "HUMAN_SCALES",
     "METHODS",
     "METRIC_TIES",
     "UNITS",
-    "CIMethod",
+    "CorrelationCI",
     "CorrelationError",
+    "CorrelationMethod",
     "HumanScale",
-    "Method",
     "MetricTies",
     "Unit",
     "check_level",
     "renamed",
 ]
 
-Unit = Literal["model", "pair", "vote", "video"]
-Method = Literal["spearman", "kendall", "pearson"]
-CIMethod = Literal["bootstrap", "fisher", "none"]
+CorrelationMethod = Literal["spearman", "kendall", "pearson"]
+CorrelationCI = Literal["bootstrap", "fisher", "none"]
 HumanScale = Literal["bt", "winrate", "mean"]
 MetricTies = Literal["half", "drop"]
 
-UNITS: tuple[str, ...] = get_args(Unit)
-METHODS: tuple[str, ...] = get_args(Method)
-CI_METHODS: tuple[str, ...] = get_args(CIMethod)
+METHODS: tuple[str, ...] = get_args(CorrelationMethod)
+CORRELATION_CI: tuple[str, ...] = get_args(CorrelationCI)
 HUMAN_SCALES: tuple[str, ...] = get_args(HumanScale)
 METRIC_TIES: tuple[str, ...] = get_args(MetricTies)
 
@@ -52,28 +52,6 @@ class CorrelationError(ValueError):
     """Human and metric data that cannot be compared (nothing in common, a missing column, ...)."""
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def renamed(**old_to_new: str) -> Callable[[F], F]:
-    """Decorator: a call with an old keyword raises a ``TypeError`` naming the new one.
-
-    The wrapped function keeps its signature (``inspect.signature`` and ``help()`` show the new names only).
-    """
-
-    def wrap(func: F) -> F:
-        @functools.wraps(func)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            for old, new in old_to_new.items():
-                if old in kwargs:
-                    raise TypeError(f"{func.__name__}(): {old}= was renamed; use {new}=")
-            return func(*args, **kwargs)
-
-        return inner  # type: ignore[return-value]
-
-    return wrap
-
-
 def check_level(level: object, func: str) -> float:
     """The confidence level as a float in (0, 1); a grain passed as ``level`` (the old spelling) is a TypeError."""
     if isinstance(level, str) or (isinstance(level, list | tuple | np.ndarray)
@@ -83,5 +61,5 @@ def check_level(level: object, func: str) -> float:
     if isinstance(level, bool) or not isinstance(level, numbers.Real):
         raise TypeError(f"{func}(): level= is the confidence level, a number in (0, 1), not {level!r}")
     if not 0 < float(level) < 1:
-        raise CorrelationError(f"level must be in (0, 1), got {level}")
+        raise CorrelationError(f"level is the confidence level, a number in (0, 1) such as 0.95, not {level!r}")
     return float(level)
