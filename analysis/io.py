@@ -1,4 +1,10 @@
-"""Atomic file writes: a results file is either the old one or the complete new one, never half written."""
+"""The kit's one atomic writer: a results file is either the old one or the complete new one, never half written.
+
+Every module writes through :func:`atomic_path` (or :func:`write_text` / :func:`write_bytes`): a uniquely named
+temporary file in the target's folder (so concurrent writers never collide and the rename stays on one file
+system), flushed to disk with fsync, then moved over the target with :func:`os.replace`. Files get the usual
+permissions (0666 minus the umask), like any other file the user creates.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +32,38 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        with open(tmp_path, "rb+") as fh:  # the writer has closed it; flush its blocks before the rename
+            os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def write_text(target: str | os.PathLike, text: str) -> Path:
+def _fsync_dir(folder: Path) -> None:
+    # The rename itself is durable only once the folder's entry is on disk; not every OS lets a folder be opened.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text(target: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``target`` atomically."""
     with atomic_path(target) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding=encoding)
+    return Path(target)
+
+
+def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
     return Path(target)

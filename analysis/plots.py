@@ -30,7 +30,6 @@ import difflib
 import hashlib
 import os
 import threading
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,8 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+from .io import atomic_path
 
 __all__ = [
     "MODEL_PALETTE",
@@ -1048,8 +1049,8 @@ def save_figure(
 ) -> list[Path]:
     """Write a figure as PNG (300 dpi) and SVG with the same stem, atomically; create the folder.
 
-    Each file is written to a temporary name beside its target and moved into place with ``os.replace``, so a
-    reader (a notebook export, a LaTeX build) never sees a half-written figure.
+    Each file goes through :func:`analysis.io.atomic_path`, so a reader (a notebook export, a LaTeX build) never
+    sees a half-written figure.
 
     Parameters
     ----------
@@ -1085,16 +1086,8 @@ def save_figure(
     written = []
     for fmt in formats:
         final = stem.with_name(f"{stem.name}.{fmt}")
-        # Hidden, unique temporary name in the same folder: os.replace is atomic only within one file system.
-        temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            # open(..., "xb") honours the umask, unlike mkstemp's 0600, so the final file has normal permissions.
-            with open(temp, "xb") as handle, mpl.rc_context({"svg.hashsalt": "video-arena-lab"}):
-                figure.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_METADATA.get(fmt))
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with atomic_path(final) as temp, mpl.rc_context({"svg.hashsalt": "video-arena-lab"}):
+            figure.savefig(temp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_METADATA.get(fmt))
         written.append(final)
     return written
 

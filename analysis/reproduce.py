@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .io import write_text
 from .ratings import RECIPES, Ratings
 from .votes import format_report
 
@@ -594,11 +595,7 @@ def write_report(comparison: pd.DataFrame, path: str | os.PathLike, *, title: st
                 f"<img alt='forest plot of both boards' src='data:image/png;base64,{png}'>"
                 f"<h2>Models</h2>{_html_table(table)}"
                 + (f"<p>({more} more rows not shown)</p>" if more > 0 else "") + "</body></html>\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(path, text)
 
 
 # ---------------------------------------------------------------------------------------------- end to end
