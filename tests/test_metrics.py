@@ -84,7 +84,7 @@ def full_run(clips: tuple[Path, dict], cache: Path, tmp_path_factory: pytest.Tem
         out,
         device="cpu",
         batch_size=4,
-        cache_dir=cache,
+        cache_dir=cache, verify_weights=False,
         progress=False,
     )
     frame.attrs["out"] = out
@@ -311,12 +311,12 @@ def test_missing_weights_error_names_file_path_and_url(tmp_path: Path, monkeypat
 
 
 def test_checkpoints_load_strictly_from_cache(cache: Path) -> None:
-    dino = load_network("dino_vitb16", cache)
+    dino = load_network("dino_vitb16", cache, verify=False)
     assert dino.cfg == TINY_DINO
     torch.manual_seed(0)
     assert torch.equal(dino.pos_embed, DinoViT(TINY_DINO).pos_embed)  # the saved weights, not a fresh init
-    assert load_network("clip_vitb32", cache).cfg == TINY_CLIP_B
-    assert isinstance(load_network("clip_vitl14+laion_aesthetic", cache), ClipAesthetic)
+    assert load_network("clip_vitb32", cache, verify=False).cfg == TINY_CLIP_B
+    assert isinstance(load_network("clip_vitl14+laion_aesthetic", cache, verify=False), ClipAesthetic)
 
 
 def test_runner_output_is_the_single_frame_pass() -> None:
@@ -394,8 +394,8 @@ def _expected_network_scores(path: str, cache: Path) -> dict[str, float]:
     h, w = clip_in.shape[-2:]
     top, left = int(round((h - 224) / 2)), int(round((w - 224) / 2))
     clip_in = (clip_in[..., top : top + 224, left : left + 224] - mean_c) / std_c
-    dino, clip_b = load_network("dino_vitb16", cache), load_network("clip_vitb32", cache)
-    aes = load_network("clip_vitl14+laion_aesthetic", cache)
+    dino, clip_b = load_network("dino_vitb16", cache, verify=False), load_network("clip_vitb32", cache, verify=False)
+    aes = load_network("clip_vitl14+laion_aesthetic", cache, verify=False)
     with torch.no_grad():  # one frame at a time, as VBench feeds DINO
         sub = _vbench_consistency([dino(f[None]) for f in dino_in])
         bg = _vbench_consistency([clip_b(f[None]) for f in clip_in])
@@ -479,7 +479,7 @@ def test_rerun_identical_and_chunking_invariant(
         device="auto",
         batch_size=4,
         chunk_frames=3,
-        cache_dir=cache,
+        cache_dir=cache, verify_weights=False,
         progress=False,
     )
     pd.testing.assert_frame_equal(again, full_run, check_exact=True)
@@ -488,7 +488,7 @@ def test_rerun_identical_and_chunking_invariant(
 
 def test_frames_reach_the_network_in_bounded_batches(clips: tuple[Path, dict], cache: Path) -> None:
     seen: list[int] = []
-    dino = load_network("dino_vitb16", cache)
+    dino = load_network("dino_vitb16", cache, verify=False)
     dino.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[0]))
     evaluate(
         clips[0],
@@ -524,7 +524,7 @@ def test_interrupted_run_resumes_to_identical_scores(
             tmp_path,
             device="cpu",
             batch_size=4,
-            cache_dir=cache,
+            cache_dir=cache, verify_weights=False,
             progress=False,
             on_video_done=crash_after_three,
         )
@@ -540,7 +540,7 @@ def test_interrupted_run_resumes_to_identical_scores(
         tmp_path,
         device="cpu",
         batch_size=4,
-        cache_dir=cache,
+        cache_dir=cache, verify_weights=False,
         progress=False,
         resume=True,
         on_video_done=resumed.append,
@@ -767,7 +767,7 @@ def test_scores_do_not_depend_on_batch_size_threads_or_chunks(
             device="cpu",
             batch_size=batch_size,
             chunk_frames=chunk,
-            cache_dir=cache,
+            cache_dir=cache, verify_weights=False,
             progress=False,
         )
     finally:
@@ -781,6 +781,7 @@ def test_killed_at_any_video_resumes_to_identical_scores(
     full_run: pd.DataFrame, clips: tuple[Path, dict], cache: Path, tmp_path: Path
 ) -> None:
     dims = ALL_SUPPORTED + ["motion_smoothness"]
+    opts = {"device": "cpu", "cache_dir": cache, "verify_weights": False, "progress": False}
     n = len(discover(clips[0]))
     for stop in range(1, n):
         out = tmp_path / f"stop{stop}"
@@ -792,9 +793,7 @@ def test_killed_at_any_video_resumes_to_identical_scores(
                 raise _Interrupt
 
         with pytest.raises(_Interrupt):
-            evaluate(
-                clips[0], dims, out, device="cpu", batch_size=3, cache_dir=cache, progress=False, on_video_done=crash
-            )
-        frame = evaluate(clips[0], dims, out, device="cpu", batch_size=7, cache_dir=cache, progress=False, resume=True)
+            evaluate(clips[0], dims, out, batch_size=3, on_video_done=crash, **opts)
+        frame = evaluate(clips[0], dims, out, batch_size=7, resume=True, **opts)
         pd.testing.assert_frame_equal(frame, full_run, check_exact=True)
         assert (out / "scores.csv").read_bytes() == (full_run.attrs["out"] / "scores.csv").read_bytes()

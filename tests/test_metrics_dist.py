@@ -48,6 +48,7 @@ def _cli(videos: Path, out: Path, *extra: str) -> list[str]:
         "--batch-size",
         "4",
         "--no-progress",
+        "--no-verify-weights",  # random weights under the real file names
         *extra,
     ]
 
@@ -62,7 +63,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory, one_thread: object) -> tuple
     syn.write_video(videos / "motion" / "extra-0", syn.moving_clip(7, 48, 80, speed=3, seed=9))
     (videos / "motion" / "broken-0.mp4").write_bytes(b"not a video")
     reference = tmp_path_factory.mktemp("reference")
-    evaluate(videos, DIMS, reference, device="cpu", batch_size=4, cache_dir=cache, progress=False)
+    evaluate(
+        videos, DIMS, reference, device="cpu", batch_size=4, cache_dir=cache, progress=False, verify_weights=False
+    )
     return cache, videos, reference
 
 

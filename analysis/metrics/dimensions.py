@@ -48,6 +48,15 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 UNSUPPORTED = {
     "motion_smoothness": "needs the AMT-S frame-interpolation network, which is not implemented here",
     "imaging_quality": "needs the MUSIQ (SPAQ) quality network, which is not implemented here",
+    "appearance_style": "needs CLIP ViT-B/32 text-image similarity with VBench's style prompts; not implemented here",
+    "temporal_style": "needs the ViCLIP ViT-L/14 video-text model, which is not implemented here",
+    "overall_consistency": "needs the ViCLIP ViT-L/14 video-text model, which is not implemented here",
+    "human_action": "needs the UMT video action classifier, which is not implemented here",
+    "object_class": "needs the GRiT dense-caption detector, which is not implemented here",
+    "multiple_objects": "needs the GRiT dense-caption detector, which is not implemented here",
+    "color": "needs the GRiT dense-caption detector, which is not implemented here",
+    "spatial_relationship": "needs the GRiT dense-caption detector, which is not implemented here",
+    "scene": "needs the Tag2Text captioner, which is not implemented here",
 }
 
 
@@ -168,6 +177,22 @@ class Dimension:
 
     def result(self, state: VideoState) -> dict[str, Any]:
         raise NotImplementedError
+
+
+class Unavailable(Dimension):
+    """A dimension that cannot run in this session (missing or corrupt weights): every video records why."""
+
+    def __init__(self, name: str, backend: str, reason: str) -> None:
+        self.name = name
+        self.backend = backend
+        self.reason = reason
+        self.note = reason
+
+    def feed(self, state: VideoState, chunk: Chunk) -> None:
+        state.n_frames += len(chunk.frames)
+
+    def finish(self, state: VideoState) -> dict[str, Any]:
+        return _record("failed", error=self.reason, backend=self.backend)
 
 
 def abs_diff_sum(a: np.ndarray, b: np.ndarray) -> int:

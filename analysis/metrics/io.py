@@ -16,12 +16,31 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux exposes it (/proc), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically: temp file, fsync, rename."""
+    """Replace ``path`` with ``text`` (UTF-8) atomically: temp file, fsync, rename.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give (0666 less the umask), not the
+    0600 of the private temporary file it starts as.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
@@ -45,7 +64,7 @@ def append_journal(path: Path, entry: dict[str, Any]) -> None:
     """Append one JSON line durably (one write call on an O_APPEND descriptor, then fsync)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # less the umask
     try:
         os.write(fd, line)
         os.fsync(fd)
@@ -88,3 +107,65 @@ def clear_journals(out: str | os.PathLike[str]) -> None:
     if folder.is_dir():
         for path in folder.glob("journal-rank*.jsonl"):
             path.unlink()
+
+
+LOCK_NAME = "lock"
+
+
+class OutputLockedError(RuntimeError):
+    """Another live run writes to the same output folder."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def acquire_lock(out: str | os.PathLike[str]) -> Path:
+    """Take ``out/.progress/lock`` for this process, or raise :class:`OutputLockedError` naming the holder.
+
+    The lock file holds the holder's pid and host. A lock left by a process that is gone (same host, pid not
+    alive: a killed run) is taken over, so a killed run can always be resumed. A lock from another host is
+    respected, since its process cannot be checked from here.
+    """
+    import socket
+
+    path = Path(out) / JOURNAL_DIR / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    me = json.dumps({"pid": os.getpid(), "host": host})
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text(encoding="utf-8") or "{}")
+            except (OSError, json.JSONDecodeError):
+                holder = {}
+            pid, where = holder.get("pid"), holder.get("host")
+            if where == host and isinstance(pid, int) and not _alive(pid):
+                path.unlink(missing_ok=True)  # stale: its run was killed
+                continue
+            raise OutputLockedError(
+                f"output folder {out} is in use by another run (pid {pid} on host {where}; lock file {path}); "
+                f"wait for it to finish, or delete the lock file if that run is gone"
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(me)
+        return path
+    raise OutputLockedError(f"could not take the lock {path}")
+
+
+def release_lock(path: Path) -> None:
+    """Remove a lock taken by :func:`acquire_lock` in this process (a no-op if it is not ours any more)."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return
+    if holder.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)

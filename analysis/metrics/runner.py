@@ -36,12 +36,13 @@ from .dimensions import (
     DynamicDegree,
     SubjectConsistency,
     TemporalFlickering,
+    Unavailable,
     VideoState,
 )
 from .flow import make_flow
 from .vbench import aggregate_dimension
-from .video import Prefetcher, VideoItem, VideoMeta, discover
-from .weights import load_state_dict, require, weight_path
+from .video import VIDEO_EXTENSIONS, Prefetcher, VideoItem, VideoMeta, discover
+from .weights import MissingWeightsError, WeightsChecksumError, load_state_dict, require, weight_path
 
 SUPPORTED = (
     "subject_consistency",
@@ -65,7 +66,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device {device!r} requested but CUDA is not available here; use --device auto or cpu"
@@ -73,18 +77,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def load_network(key: str, cache: str | os.PathLike[str] | None = None) -> nn.Module:
-    """A backbone from the local weight cache (raises :class:`MissingWeightsError` if a file is absent).
+def load_network(key: str, cache: str | os.PathLike[str] | None = None, verify: bool = True) -> nn.Module:
+    """A backbone from the local weight cache.
 
     Keys: ``dino_vitb16``, ``clip_vitb32``, ``clip_vitl14+laion_aesthetic`` (CLIP ViT-L/14 + LAION head).
+
+    Raises
+    ------
+    MissingWeightsError, WeightsChecksumError
+        A file is absent, or (``verify``) its SHA-256 differs from the published one.
     """
     if key == "dino_vitb16":
-        return backbones.dino_from_state_dict(load_state_dict(require("dino_vitb16", cache)))
+        return backbones.dino_from_state_dict(load_state_dict(require("dino_vitb16", cache, verify)))
     if key == "clip_vitb32":
-        return backbones.clip_visual_from_state_dict(load_state_dict(require("clip_vitb32", cache)))
+        return backbones.clip_visual_from_state_dict(load_state_dict(require("clip_vitb32", cache, verify)))
     if key == "clip_vitl14+laion_aesthetic":
-        head_path = require("laion_aesthetic_l14", cache)  # check both files before the slow load
-        visual = backbones.clip_visual_from_state_dict(load_state_dict(require("clip_vitl14", cache)))
+        head_path = require("laion_aesthetic_l14", cache, verify)  # check both files before the slow load
+        visual = backbones.clip_visual_from_state_dict(load_state_dict(require("clip_vitl14", cache, verify)))
         head = backbones.aesthetic_head_from_state_dict(load_state_dict(head_path))
         return backbones.ClipAesthetic(visual, head).eval()
     raise KeyError(key)
@@ -98,12 +107,15 @@ def build_dimensions(
     networks: dict[str, nn.Module] | None = None,
     amp: bool = False,
     executor: Executor | None = None,
+    verify_weights: bool = True,
 ) -> dict[str, Dimension]:
     """Instantiate the supported dimensions among ``names``, loading their networks once.
 
     ``networks`` may supply modules by backend key (see :data:`NETWORK_BACKENDS`), e.g. random-weight models
     in tests; anything not supplied is loaded from the cache. ``batch_size`` is the number of frames in
     flight per network (memory only: it never enters a score); ``executor`` runs the per-frame passes.
+    A dimension whose checkpoint is missing, unreadable or has the wrong checksum becomes an
+    :class:`Unavailable` dimension: every video records the one-line reason, the other dimensions still run.
     """
     networks = dict(networks or {})
     dims: dict[str, Dimension] = {}
@@ -116,7 +128,11 @@ def build_dimensions(
             dims[name] = DynamicDegree(flow, note)
         elif name in NETWORK_BACKENDS:
             key = NETWORK_BACKENDS[name]
-            model = networks[key] if key in networks else load_network(key, cache)
+            try:
+                model = networks[key] if key in networks else load_network(key, cache, verify_weights)
+            except (MissingWeightsError, WeightsChecksumError, RuntimeError) as e:
+                dims[name] = Unavailable(name, key, str(e))
+                continue
             cls = {
                 "subject_consistency": SubjectConsistency,
                 "background_consistency": BackgroundConsistency,
@@ -224,7 +240,7 @@ class _Run:
             item, states, ended = self.open[i]
             if not ended or not all(self.dims[n].done(s) for n, s in states.items()):
                 continue
-            results = {n: self.dims[n].finish(s) for n, s in states.items()}
+            results = {n: _named(self.dims[n].finish(s), item.path) for n, s in states.items()}
             del self.open[i]
             self.records[item.path] = results
             if self.journal is not None:
@@ -233,6 +249,14 @@ class _Run:
                 self.bar.update(1)
             if self.on_video_done is not None:
                 self.on_video_done(item.path)
+
+
+def _named(record: dict[str, Any], path: str) -> dict[str, Any]:
+    # Every reason is one line that names the file, so a log line or a CSV cell stands on its own.
+    error = " ".join(str(record.get("error") or "").split())
+    if error and path not in error:
+        error = f"{path}: {error}"
+    return {**record, "error": error}
 
 
 def _gather(records: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -341,6 +365,7 @@ def evaluate(
     progress: bool = True,
     networks: dict[str, nn.Module] | None = None,
     on_video_done: Callable[[str], None] | None = None,
+    verify_weights: bool = True,
 ) -> pd.DataFrame:
     """Score videos on VBench dimensions.
 
@@ -350,14 +375,15 @@ def evaluate(
         A folder (one subfolder per model, or holding ``manifest.csv``), a manifest CSV, or video files; see
         :func:`analysis.metrics.video.discover`.
     dimensions : sequence of str or comma-separated str
-        Among :data:`DIMENSIONS`; ``motion_smoothness`` and ``imaging_quality`` are reported as unsupported.
+        Among :data:`DIMENSIONS`; those in :data:`UNSUPPORTED` are reported as unsupported with the reason.
     out : path, optional
         Output folder for ``scores.csv``, ``<dim>_eval_results.json``, ``summary.json`` and the resume
         journal. Without it nothing is written and ``resume`` is unavailable.
     device : {"auto", "cpu", "cuda", ...}
         Compute device; ``auto`` picks this rank's GPU when there is one.
     batch_size : int
-        Frames per network forward pass, mixed across videos.
+        Frames in flight per network (memory bound only). Each frame runs through its network alone, so
+        neither this nor the thread count, the resume point or the number of ranks enters any score.
     resume : bool
         Skip the videos the journal in ``out`` already holds (their recorded results are kept); failed
         videos are tried again.
@@ -376,6 +402,9 @@ def evaluate(
         loading them from the cache.
     on_video_done : callable, optional
         Called with each video's path once its results are journaled (a test hook for interruptions).
+    verify_weights : bool, default True
+        Check each checkpoint's SHA-256 where a published one is known (memoised per process). A missing or
+        wrong file makes its dimension ``failed`` for every video, with the reason; the others still run.
 
     Returns
     -------
@@ -413,6 +442,7 @@ def evaluate(
             progress,
             networks,
             on_video_done,
+            verify_weights,
         )
     finally:
         if created:
@@ -433,9 +463,12 @@ def _evaluate(
     progress: bool,
     networks: dict[str, nn.Module] | None,
     on_video_done: Callable[[str], None] | None,
+    verify_weights: bool,
 ) -> pd.DataFrame:
-    rank, world = _dist()
     items = discover(videos, manifest)
+    if not items:
+        raise ValueError(f"no videos found in {videos} (looked for {', '.join(VIDEO_EXTENSIONS)} files, "
+                         "model subfolders or manifest.csv)")
     paths = [i.path for i in items]
     if len(set(paths)) != len(paths):
         raise ValueError("the same video is listed twice")
@@ -448,11 +481,37 @@ def _evaluate(
         ThreadPoolExecutor(workers, thread_name_prefix="metrics-net") as pool,
         single_threaded_ops(on_cpu),
     ):
-        dims = build_dimensions(supported, dev, batch_size, cache_dir, networks, amp, pool if on_cpu else None)
+        dims = build_dimensions(
+            supported, dev, batch_size, cache_dir, networks, amp, pool if on_cpu else None, verify_weights
+        )
         return _score(items, names, supported, dims, out, dev, resume, chunk_frames, progress, on_video_done)
 
 
 def _score(
+    items: list[VideoItem],
+    names: list[str],
+    supported: list[str],
+    dims: dict[str, Dimension],
+    out: Any,
+    dev: torch.device,
+    resume: bool,
+    chunk_frames: int,
+    progress: bool,
+    on_video_done: Callable[[str], None] | None,
+) -> pd.DataFrame:
+    rank, world = _dist()
+    lock = None
+    if out is not None and rank == 0:  # one lock per run: rank 0 holds it for all ranks
+        Path(out).mkdir(parents=True, exist_ok=True)
+        lock = io.acquire_lock(out)
+    try:
+        return _score_locked(items, names, supported, dims, out, dev, resume, chunk_frames, progress, on_video_done)
+    finally:
+        if lock is not None:
+            io.release_lock(lock)
+
+
+def _score_locked(
     items: list[VideoItem],
     names: list[str],
     supported: list[str],
@@ -505,6 +564,7 @@ def _score(
         frame = _frame(items, names, merged, {n: d.backend for n, d in dims.items()})
     _barrier()
     frame.attrs["notes"] = {n: d.note for n, d in dims.items() if d.note}
+    frame.attrs["unavailable"] = {n: d.reason for n, d in dims.items() if isinstance(d, Unavailable)}
     frame.attrs["aggregates"] = {
         n: aggregate_dimension(n, [merged[i.path][n] for i in items if n in merged.get(i.path, {})])
         for n in supported

@@ -85,6 +85,8 @@ def discover(
         return read_manifest(manifest)
     if isinstance(videos, (str, os.PathLike)):
         root = Path(videos)
+        if not root.exists():
+            raise ValueError(f"no such file or folder: {root}")
         if root.is_file() and root.suffix.lower() == ".csv":
             return read_manifest(root)
         if root.is_dir():

@@ -1,14 +1,17 @@
-"""Where network weights live: VBench's local cache, with VBench's file names. Nothing is ever downloaded.
+"""Where network weights live: VBench's local cache, with VBench's file names. Runs never download.
 
 VBench keeps its checkpoints under ``$VBENCH_CACHE_DIR`` (default ``~/.cache/vbench``); we read the same
 files so that a machine that has run VBench needs no extra setup. A missing file is an error that names the
 file, the exact path we looked at and the public URL to fetch it from by hand: a metric rerun must never
 fetch weights behind the user's back (no network on the evaluation machines, and silent downloads make
-results depend on whatever is served that day).
+results depend on whatever is served that day). ``python -m analysis.metrics weights`` lists what the chosen
+dimensions need, with sizes and SHA-256s, and ``--fetch`` downloads the missing files (pooch, checksum-verified
+where a checksum is published) only when asked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -16,15 +19,26 @@ from pathlib import Path
 
 import torch
 
+HF_VBENCH = "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
+
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One checkpoint VBench uses: its path inside the cache and where to get it."""
+    """One checkpoint VBench uses: its path inside the cache, where to get it and its SHA-256 when known.
+
+    ``sha256`` is recorded only where it can be established from a public source: OpenAI's CLIP URLs carry
+    the file's SHA-256 (OpenAI's ``clip.load`` checks it). ``sha256_prefix`` is the first hex digits of the
+    SHA-256 carried in a file name by the torch-hub convention (pyiqa's MUSIQ). Everything else is
+    ``None``: unknown, and reported as such, never guessed.
+    """
 
     key: str
     relpath: str
     url: str
     note: str = ""
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    archive_member: str | None = None  # the file sits inside a zip at ``url`` (RAFT)
 
 
 WEIGHT_FILES = {
@@ -38,29 +52,79 @@ WEIGHT_FILES = {
         "clip_model/ViT-B-32.pt",
         "https://openaipublic.azureedge.net/clip/models/"
         "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+        sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
     ),
     "clip_vitl14": WeightFile(
         "clip_vitl14",
         "clip_model/ViT-L-14.pt",
         "https://openaipublic.azureedge.net/clip/models/"
         "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+        sha256="b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
     ),
     "laion_aesthetic_l14": WeightFile(
         "laion_aesthetic_l14",
         "aesthetic_model/emb_reader/sa_0_4_vit_l_14_linear.pth",
-        "https://github.com/LAION-AI/aesthetic-predictor/blob/main/sa_0_4_vit_l_14_linear.pth?raw=true",
+        "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/sa_0_4_vit_l_14_linear.pth",
     ),
     "raft_things": WeightFile(
         "raft_things",
         "raft_model/models/raft-things.pth",
         "https://dl.dropboxusercontent.com/s/4j4z58wuv8o0mfz/models.zip",
-        "unzip models.zip into raft_model/",
+        "inside models.zip, unzipped into raft_model/",
+        archive_member="models/raft-things.pth",
     ),
+    "amt_s": WeightFile("amt_s", "amt_model/amt-s.pth", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth"),
+    "musiq_spaq": WeightFile(
+        "musiq_spaq",
+        "pyiqa_model/musiq_spaq_ckpt-358bb6af.pth",
+        "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/musiq_spaq_ckpt-358bb6af.pth",
+        sha256_prefix="358bb6af",
+    ),
+    "viclip_l14": WeightFile(
+        "viclip_l14", "ViCLIP/ViClip-InternVid-10M-FLT.pth", HF_VBENCH + "ViClip-InternVid-10M-FLT.pth"
+    ),
+    "umt_l16": WeightFile(
+        "umt_l16",
+        "umt_model/l16_ptk710_ftk710_ftk400_f16_res224.pth",
+        HF_VBENCH + "l16_ptk710_ftk710_ftk400_f16_res224.pth",
+    ),
+    "grit_b": WeightFile(
+        "grit_b", "grit_model/grit_b_densecap_objectdet.pth", HF_VBENCH + "grit_b_densecap_objectdet.pth"
+    ),
+    "tag2text_swin": WeightFile(
+        "tag2text_swin",
+        "caption_model/tag2text_swin_14m.pth",
+        "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/tag2text_swin_14m.pth",
+    ),
+}
+
+# Checkpoints each VBench dimension reads (VBench's init_submodules), whether or not it runs here.
+DIMENSION_WEIGHTS: dict[str, tuple[str, ...]] = {
+    "subject_consistency": ("dino_vitb16",),
+    "background_consistency": ("clip_vitb32",),
+    "temporal_flickering": (),
+    "dynamic_degree": ("raft_things",),
+    "aesthetic_quality": ("clip_vitl14", "laion_aesthetic_l14"),
+    "motion_smoothness": ("amt_s",),
+    "imaging_quality": ("musiq_spaq",),
+    "appearance_style": ("clip_vitb32",),
+    "temporal_style": ("viclip_l14",),
+    "overall_consistency": ("viclip_l14",),
+    "human_action": ("umt_l16",),
+    "object_class": ("grit_b",),
+    "multiple_objects": ("grit_b",),
+    "color": ("grit_b",),
+    "spatial_relationship": ("grit_b",),
+    "scene": ("tag2text_swin",),
 }
 
 
 class MissingWeightsError(FileNotFoundError):
     """A checkpoint is not in the local cache (we never download)."""
+
+
+class WeightsChecksumError(ValueError):
+    """A checkpoint's SHA-256 differs from the published one: a truncated, corrupt or different file."""
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
@@ -76,17 +140,133 @@ def weight_path(key: str, root: str | os.PathLike[str] | None = None) -> Path:
     return cache_dir(root) / WEIGHT_FILES[key].relpath
 
 
-def require(key: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """Path of checkpoint ``key``, or :class:`MissingWeightsError` naming the file, its path and its URL."""
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file, memoised per process on (path, size, modification time)."""
+    st = os.stat(path)
+    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _HASHES[memo] = h.hexdigest()
+    return _HASHES[memo]
+
+
+def check_file(key: str, root: str | os.PathLike[str] | None = None) -> tuple[str, str]:
+    """State of checkpoint ``key`` in the cache: (status, detail).
+
+    Status is ``missing``, ``verified`` (SHA-256 equals the published one, or its published prefix),
+    ``unverified`` (present; no published checksum to compare with) or ``wrong-checksum``.
+    """
+    spec, path = WEIGHT_FILES[key], weight_path(key, root)
+    if not path.is_file():
+        return "missing", f"expected at {path}"
+    if spec.sha256 is None and spec.sha256_prefix is None:
+        return "unverified", "no published SHA-256 to compare with"
+    got = sha256_of(path)
+    want = spec.sha256 or spec.sha256_prefix or ""
+    if got.startswith(want):
+        return "verified", got
+    return "wrong-checksum", f"SHA-256 {got}, expected {want}{'...' if spec.sha256 is None else ''}"
+
+
+def require(key: str, root: str | os.PathLike[str] | None = None, verify: bool = True) -> Path:
+    """Path of checkpoint ``key``, checked; nothing is ever downloaded here.
+
+    Raises
+    ------
+    MissingWeightsError
+        The file is absent: the message names the file, the path looked at and the public URL.
+    WeightsChecksumError
+        ``verify`` and the file's SHA-256 differs from the published one (only checked where one is known).
+    """
     spec = WEIGHT_FILES[key]
     path = weight_path(key, root)
     if not path.is_file():
         how = f" ({spec.note})" if spec.note else ""
         raise MissingWeightsError(
             f"missing weights {Path(spec.relpath).name!r}: expected at {path}. Nothing is downloaded at run "
-            f"time; fetch it by hand from {spec.url}{how} and place it there, or point VBENCH_CACHE_DIR at a "
-            f"folder holding {spec.relpath}."
+            f"time; run `python -m analysis.metrics weights --fetch`, or fetch it by hand from {spec.url}{how} "
+            f"and place it there, or point VBENCH_CACHE_DIR at a folder holding {spec.relpath}."
         )
+    if verify:
+        status, detail = check_file(key, root)
+        if status == "wrong-checksum":
+            raise WeightsChecksumError(
+                f"wrong checksum for weights {Path(spec.relpath).name!r} at {path}: {detail} (a truncated or "
+                f"different file; delete it and run `python -m analysis.metrics weights --fetch`)"
+            )
+    return path
+
+
+def weights_table(
+    dimensions: list[str] | tuple[str, ...] | None = None, root: str | os.PathLike[str] | None = None
+) -> list[dict[str, object]]:
+    """One row per checkpoint the dimensions need: key, dimensions, path, size (bytes), SHA-256, status.
+
+    ``size`` and ``sha256`` describe the file on disk (None when missing); ``published_sha256`` is the
+    published checksum or ``"unknown"``.
+    """
+    dims = list(DIMENSION_WEIGHTS) if dimensions is None else list(dimensions)
+    unknown = [d for d in dims if d not in DIMENSION_WEIGHTS]
+    if unknown:
+        raise ValueError(f"unknown dimension(s) {unknown}; known: {', '.join(DIMENSION_WEIGHTS)}")
+    rows, seen = [], {}
+    for dim in dims:
+        for key in DIMENSION_WEIGHTS[dim]:
+            if key in seen:
+                seen[key]["dimensions"].append(dim)
+                continue
+            spec, path = WEIGHT_FILES[key], weight_path(key, root)
+            status, _ = check_file(key, root)
+            present = path.is_file()
+            row = {
+                "key": key,
+                "dimensions": [dim],
+                "path": str(path),
+                "size": path.stat().st_size if present else None,
+                "sha256": sha256_of(path) if present else None,
+                "published_sha256": spec.sha256 or (f"{spec.sha256_prefix}..." if spec.sha256_prefix else "unknown"),
+                "status": status,
+                "url": spec.url,
+            }
+            seen[key] = row
+            rows.append(row)
+    return rows
+
+
+def fetch(key: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """Download checkpoint ``key`` into the cache with pooch, verifying the SHA-256 where one is published.
+
+    Called only by ``python -m analysis.metrics weights --fetch``: runs never download.
+    """
+    try:
+        import pooch
+    except ImportError as e:  # pragma: no cover - pooch is a dependency
+        raise RuntimeError("fetching weights needs the 'pooch' package (pip install pooch)") from e
+    spec, path = WEIGHT_FILES[key], weight_path(key, root)
+    known = f"sha256:{spec.sha256}" if spec.sha256 else None
+    if spec.archive_member is not None:
+        members = pooch.retrieve(
+            spec.url,
+            known_hash=None,
+            fname=Path(spec.url).name,
+            path=path.parent.parent,
+            processor=pooch.Unzip(members=[spec.archive_member], extract_dir=str(path.parent.parent)),
+        )
+        got = Path(next(m for m in members if m.endswith(Path(spec.relpath).name)))
+        if got != path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(got, path)
+    else:
+        pooch.retrieve(spec.url, known_hash=known, fname=path.name, path=path.parent)
+    status, detail = check_file(key, root)
+    if status == "wrong-checksum":
+        raise WeightsChecksumError(f"downloaded {path.name} has the wrong checksum: {detail}")
     return path
 
 
