@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .correlation.stats import fisher_interval
 from .io import write_text
 from .ratings import RECIPES, Ratings
 from .votes import format_report
@@ -221,8 +222,9 @@ def kendall_interval(x: np.ndarray, y: np.ndarray, *, level: float = 0.95, metho
                      resamples: int = 2000, seed: int | None = 0) -> tuple[float, float, float, float]:
     """Kendall tau-b of x and y with a ``level`` interval and the p-value of tau = 0.
 
-    ``method="fieller"``: Fisher z of tau with variance 0.437 / (n - 4) (Fieller, Hartley and Pearson 1957),
-    needs n >= 5. ``"bootstrap"``: percentile interval over ``resamples`` resamples of the pairs (x_k, y_k).
+    ``method="fieller"``: Fisher z of tau with variance 0.437 / (n - 4) (Fieller, Hartley and Pearson 1957,
+    :func:`analysis.correlation.stats.fisher_interval`), needs n >= 5 and |tau| <= 0.9999. ``"bootstrap"``:
+    percentile interval over ``resamples`` resamples of the pairs (x_k, y_k).
     """
     n = len(x)
     if n < 2:
@@ -231,10 +233,7 @@ def kendall_interval(x: np.ndarray, y: np.ndarray, *, level: float = 0.95, metho
     tau = float(res.statistic)
     lo = hi = math.nan
     if method == "fieller":
-        if n >= 5 and abs(tau) < 1:
-            z, se = math.atanh(tau), math.sqrt(0.437 / (n - 4))
-            q = stats.norm.ppf(0.5 + level / 2)
-            lo, hi = math.tanh(z - q * se), math.tanh(z + q * se)
+        lo, hi = fisher_interval(tau, n, "kendall", level)
     elif method == "bootstrap":
         rng = np.random.default_rng(seed)
         taus = []
