@@ -24,7 +24,7 @@ from scipy.special import expit
 
 from . import bt, intervals
 from .frames import attached
-from .ratings import Ratings, _model_index, rate
+from .ratings import Ratings, model_index, rate
 from .vocab import check_level
 from .votes import OUTCOMES, WINNERS, read_votes
 
@@ -84,7 +84,7 @@ def group_predictions(fit: bt.BTFit) -> pd.DataFrame:
     })
 
 
-def _score_test(y: np.ndarray, m: np.ndarray, p: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def score_test(y: np.ndarray, m: np.ndarray, p: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two-sided score (z) test of observed y against m * p; NaN where there is no variance."""
     sd = np.sqrt(m * var)
     z = np.divide(y - m * p, sd, out=np.full_like(sd, np.nan), where=sd > 0)
@@ -142,7 +142,7 @@ def head_to_head(data: Any, a: str, b: str, *, ratings: Ratings | None = None, l
     fit_r = _resolve_ratings(data, ratings, rate_opts)
     fit = _need_fit(fit_r)
     models = fit_r.models
-    ia, ib = _model_index(models, a), _model_index(models, b)
+    ia, ib = model_index(models, a), model_index(models, b)
     if ia == ib:
         raise ValueError(f"a and b are the same model ({a!r})")
     groups = group_predictions(fit)
@@ -161,7 +161,7 @@ def head_to_head(data: Any, a: str, b: str, *, ratings: Ratings | None = None, l
     var_m = (g["var"] * g["m"]).sum()
     observed = y / m if m > 0 else np.nan
     predicted = mp / m if m > 0 else _decisive_p(fit, ia, ib)
-    z, p_value = _score_test(np.array([y]), np.array([1.0]), np.array([mp]), np.array([var_m]))
+    z, p_value = score_test(np.array([y]), np.array([1.0]), np.array([mp]), np.array([var_m]))
     p_exact = np.nan
     # The exact test needs whole successes: decisive votes, or "half" ties on a pair that had no ties.
     if m > 0 and (fit.ties != "half" or ties == 0):
@@ -246,7 +246,7 @@ def win_matrices(data: Any = None, *, ratings: Ratings | None = None, **rate_opt
     m = both["m"].to_numpy(float)
     observed = np.divide(both["y"], m, out=np.full_like(m, np.nan), where=m > 0)
     predicted = np.divide(both["mp"], m, out=np.full_like(m, np.nan), where=m > 0)
-    z, _ = _score_test(both["y"].to_numpy(float), np.ones_like(m), both["mp"].to_numpy(float),
+    z, _ = score_test(both["y"].to_numpy(float), np.ones_like(m), both["mp"].to_numpy(float),
                        both["vm"].to_numpy(float))
     out = pd.DataFrame({
         "model_a": pd.array(both["model_a"].astype(str), dtype="string"),
@@ -612,7 +612,7 @@ def trajectories(boards: pd.DataFrame, models: Sequence[str] | None = None, *, t
     if models is not None:
         known = pd.Index(rows[model].astype(str).unique())
         for name in models:
-            _model_index(known, name)
+            model_index(known, name)
         rows = rows[rows[model].isin(list(models))]
     out = rows.sort_values([model, time], kind="stable", ignore_index=True)
     out["change"] = out.groupby(model, sort=False)[rating].diff()

@@ -39,7 +39,7 @@ import scipy.sparse.csgraph
 from scipy import stats
 
 from . import bt
-from .compare import _score_test, group_predictions
+from .compare import group_predictions, score_test
 from .datasets import as_counts
 from .ratings import Ratings, rate, record
 
@@ -119,7 +119,7 @@ def pair_fit(fit: bt.BTFit) -> pd.DataFrame:
     e1, e2 = m * p, m * (1 - p)
     gstat = _g_terms(y, e1) + _g_terms(m - y, e2)
     # The score residual uses the tie-aware variance, so the Pearson sum is not inflated or deflated by ties.
-    z, _ = _score_test(y, m, p, g["var"].to_numpy(float))
+    z, _ = score_test(y, m, p, g["var"].to_numpy(float))
     out = pd.DataFrame({
         "model_a": g["model_a"], "model_b": g["model_b"], "n": g["n"],
         "observed": np.divide(y, m, out=np.full_like(m, np.nan), where=keep), "predicted": p, "expected": e1,

@@ -30,7 +30,7 @@ from scipy.special import expit
 
 from . import bt
 from .frames import attached
-from .ratings import Ratings, _model_index
+from .ratings import Ratings, model_index
 
 ALLOCATIONS = ("model", "pair", "arena")
 
@@ -134,7 +134,7 @@ def design_from_ratings(ratings: Ratings) -> Design:
         ties = np.bincount(inv, weights=table.counts[:, 2], minlength=len(key))
         tie = np.divide(ties, n, out=np.zeros_like(n), where=n > 0)
     anchor_name = ratings.board.attrs.get("anchor", "mean")
-    anchor = None if anchor_name in (None, "mean") else _model_index(ratings.models, anchor_name)
+    anchor = None if anchor_name in (None, "mean") else model_index(ratings.models, anchor_name)
     return Design(models=ratings.models, theta=fit.theta.copy(), i=key // k, j=key % k, n=n,
                   factor=ratings.factor, anchor=anchor, source="ratings", tie=tie)
 
@@ -164,7 +164,7 @@ def design_from_board(board: pd.DataFrame, *, model: str = "model", rating: str 
     app = board[appearances].to_numpy(float)
     total = app.sum() / 2 if total_votes is None else float(total_votes)
     i, j, n = balanced_pairing(app, total)
-    idx = None if anchor is None else _model_index(models, anchor)
+    idx = None if anchor is None else model_index(models, anchor)
     return Design(models=models, theta=(r - r.mean()) / factor, i=i, j=j, n=n, factor=factor, anchor=idx,
                   source="board")
 
@@ -317,8 +317,8 @@ def plan_votes(
     if (target_width is None) == (gap is None and versus is None):
         raise ValueError("give target_width= (interval goal) or versus= / gap= (separation goal), not both")
     design = _design(source, board_opts)
-    im = _model_index(design.models, model)
-    iv = None if versus is None else _model_index(design.models, versus)
+    im = model_index(design.models, model)
+    iv = None if versus is None else model_index(design.models, versus)
     if iv == im:
         raise ValueError(f"model and versus are the same ({model!r})")
     c = _contrast(design, im, iv)

@@ -93,7 +93,7 @@ class Ratings:
         return self.options["scale"] / math.log(self.options["base"])
 
     def _index(self, model: str) -> int:
-        return _model_index(self.models, model)
+        return model_index(self.models, model)
 
     def __repr__(self) -> str:
         o = self.options
@@ -161,7 +161,8 @@ def _check_numbers(opts: dict[str, Any]) -> None:
         raise ValueError(f"bothbad must be 'tie' or 'drop', not {opts['bothbad']!r}")
 
 
-def _model_index(models: pd.Index, model: str) -> int:
+def model_index(models: pd.Index, model: str) -> int:
+    """Position of ``model`` in ``models``; a KeyError naming close matches when it is not on the board."""
     if model in models:
         return int(models.get_loc(model))
     close = difflib.get_close_matches(str(model), [str(m) for m in models], n=3, cutoff=0.5)
@@ -206,7 +207,7 @@ def _gauge(models: pd.Index, points: np.ndarray, opts: dict[str, Any]) -> tuple[
             i = models.get_loc(model)
             return points - points[..., i : i + 1] + float(value), model
         if not opts.get("_soft_anchor"):
-            _model_index(models, model)  # raises, naming close matches
+            model_index(models, model)  # raises, naming close matches
     opts["anchor_note"] = f"none of the recipe's reference models {list(anchor)} is on the board: mean at init"
     return centred + float(opts["init"]), None
 
@@ -527,7 +528,7 @@ def win_probability(fit: Ratings | pd.DataFrame, a: str, b: str, *, level: float
     """
     level = check_level(level)
     models, ratings, scale, base = _strengths(fit)
-    ia, ib = _model_index(models, a), _model_index(models, b)
+    ia, ib = model_index(models, a), model_index(models, b)
     p = float(_p(ratings[ia] - ratings[ib], scale, base))
     lo = hi = float("nan")
     if isinstance(fit, Ratings) and fit.draws is not None:

@@ -17,9 +17,9 @@ def board_demo(out: str | Path = "figures", *, resamples: int = 1000) -> list[Pa
 
     matplotlib.use("Agg")
     from . import plots
-    from .cli import format_board, write_table
     from .datasets import chatbot_arena_2024_08_14
     from .ratings import leaderboard
+    from .tables import format_board, write_table
 
     out = Path(out)
     board = leaderboard(chatbot_arena_2024_08_14(), recipe="fastchat", resamples=resamples, seed=0, progress=True)
