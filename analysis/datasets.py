@@ -66,6 +66,7 @@ __all__ = [
     "find_data",
     "genai_arena_video",
     "load",
+    "name_mapping",
     "published_aa_t2v_2026_04_30",
     "published_chatbot_arena_2024_08_14",
     "published_vbench",
@@ -778,6 +779,30 @@ def published_chatbot_arena_2024_08_14(path: str | os.PathLike | None = None) ->
     df["date"] = pd.to_datetime(df["date"])
     df["elo"] = df["elo"].astype("Float64")
     return df
+
+
+def name_mapping(name: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A name mapping between two sources, shipped in the repository's ``data/`` folder with notes and sources.
+
+    Parameters
+    ----------
+    name
+        ``"videobench_vbench"`` (Video-Bench dimensions and model names -> VBench) or ``"genai_arena_vbench"``
+        (GenAI-Arena model names -> VBench rows): the file ``data/<name>_mapping.csv``.
+    path
+        A CSV with the same columns instead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        kind (``dimension`` or ``model``), source_name, target_name (empty: no counterpart), status, notes,
+        source; all text, so an empty cell stays ``""``.
+    """
+    target = Path(path) if path is not None else _REPO_DATA / f"{name}_mapping.csv"
+    if not target.exists():
+        raise FileNotFoundError(f"mapping file not found: {target} (mappings ship in the repository's data/ "
+                                f"folder; see data/README.md)")
+    return pd.read_csv(target, dtype=str, keep_default_na=False)
 
 
 # ---------------------------------------------------------------------------------------------- ratings -> votes

@@ -1,13 +1,13 @@
 """The three real cases: Video-Bench ratings vs VBench, T2VScore TVGE, GenAI-Arena vs VBench.
 
-Data come through :mod:`analysis.datasets` (the loaders find the public data and say where to get it when it
-is absent); the name mappings between the sides ship in the repository's ``data/`` folder with their sources.
+All data come through :mod:`analysis.datasets`: the loaders find the public data (and say where to get it when
+it is absent), and the name mappings between the sides ship in the repository's ``data/`` folder with their
+sources (:func:`analysis.datasets.name_mapping`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,10 @@ from .options import CorrelationError, CorrelationMethod, Unit, renamed
 
 __all__ = ["CASES", "genai_arena_vbench", "load_mapping", "run_case", "t2vscore", "videobench_vbench"]
 
-_DATA = Path(__file__).resolve().parents[2] / "data"
-
 
 def load_mapping(name: str) -> pd.DataFrame:
-    """A name mapping shipped in the repository's ``data/`` folder (``videobench_vbench`` or ``genai_arena_vbench``).
+    """The name mapping a case uses (``videobench_vbench`` or ``genai_arena_vbench``), via
+    :func:`analysis.datasets.name_mapping`.
 
     Returns
     -------
@@ -31,10 +30,7 @@ def load_mapping(name: str) -> pd.DataFrame:
         kind (``dimension`` or ``model``), source_name, target_name (empty: no counterpart), status, notes,
         source.
     """
-    path = _DATA / f"{name}_mapping.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"mapping file not found: {path}")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    return datasets.name_mapping(name)
 
 
 def _drop_unrated(vb: pd.DataFrame) -> tuple[pd.DataFrame, int]:
