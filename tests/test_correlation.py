@@ -301,7 +301,7 @@ def test_old_spellings_name_the_new_ones():
         C.videobench_vbench(levels=("model",))
     with pytest.raises(TypeError, match=r"takes units= now, not levels="):
         C.run_case("t2vscore", levels=("model",))
-    with pytest.raises(C.CorrelationError, match=r"level is the confidence level, a number in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"level is the confidence level, a number in \(0, 1\)"):
         C.correlate(human, metric, level=95, item_cols="prompt")
     assert "confidence" not in __import__("inspect").signature(C.correlate).parameters
 
@@ -376,7 +376,7 @@ def test_cli_user_files(tmp_path, capsys):
 @pytest.mark.parametrize("argv, reason", [
     (["--unit", "nonsense"], "invalid choice"),
     (["--level", "model"], "the grain of the correlation is --unit"),
-    (["--level", "1.5"], "--level must be in (0, 1)"),
+    (["--level", "1.5"], "--level is the confidence level, a number in (0, 1)"),
     ([], "give HUMAN.csv and METRIC.csv"),
     (["missing.csv", "also_missing.csv"], "No such file"),
 ])

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..io import atomic_path
+from ..vocab import check_level
 from .cases import CASES, run_case
 from .engine import correlate
 from .options import CORRELATION_CI, HUMAN_SCALES, METHODS, UNITS, CorrelationError
@@ -31,9 +32,10 @@ def _confidence(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"--level is the confidence level (e.g. 0.95), not {text!r}; the grain "
                                          f"of the correlation is --unit") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"--level must be in (0, 1), got {text}")
-    return value
+    try:
+        return check_level(value, "--level")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_correlate_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -9,11 +9,11 @@ they are not :data:`analysis.vocab.CI_METHODS`), the human per-model scales and 
 
 from __future__ import annotations
 
-import numbers
 from typing import Literal, get_args
 
 import numpy as np
 
+from .. import vocab
 from ..vocab import UNITS, Unit, renamed
 
 __all__ = [
@@ -53,13 +53,10 @@ class CorrelationError(ValueError):
 
 
 def check_level(level: object, func: str) -> float:
-    """The confidence level as a float in (0, 1); a grain passed as ``level`` (the old spelling) is a TypeError."""
+    """:func:`analysis.vocab.check_level`, after refusing a grain passed as ``level=`` (the old spelling of
+    ``unit=``) with a TypeError that names ``unit=``."""
     if isinstance(level, str) or (isinstance(level, list | tuple | np.ndarray)
                                   and all(isinstance(x, str) for x in level)):
         raise TypeError(f"{func}(): level= is the confidence level (e.g. 0.95); the grain of the correlation is "
                         f"unit= (e.g. unit={level!r})")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise TypeError(f"{func}(): level= is the confidence level, a number in (0, 1), not {level!r}")
-    if not 0 < float(level) < 1:
-        raise CorrelationError(f"level is the confidence level, a number in (0, 1) such as 0.95, not {level!r}")
-    return float(level)
+    return vocab.check_level(level)
