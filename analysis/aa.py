@@ -21,38 +21,12 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import expit
 
+from .bt import fit_marginal
 from .planning import balanced_pairing
-from .ratings import _model_index
+from .ratings import model_index
 
 REFERENCE = {"text-to-video": "Mochi 1", "image-to-video": "Wan 2.1 14B"}
-
-
-def _marginal_mle(wins: np.ndarray, i: np.ndarray, j: np.ndarray, n: np.ndarray, tol: float = 1e-10,
-                  max_iter: int = 100) -> tuple[np.ndarray, int]:
-    """Bradley-Terry MLE from per-model wins and votes per pair (natural scale, mean zero); Newton's method.
-
-    The score equations are ``sum_b n_ab sigmoid(theta_a - theta_b) = wins_a``: the per-pair wins are not
-    needed. The Hessian is the Fisher-information Laplacian; the gauge is fixed by solving on K - 1 models.
-    """
-    k = len(wins)
-    theta = np.zeros(k)
-    for it in range(1, max_iter + 1):
-        p = expit(theta[i] - theta[j])
-        expected = np.bincount(i, n * p, k) + np.bincount(j, n * (1 - p), k)
-        grad = wins - expected
-        if np.linalg.norm(grad) <= tol * max(1.0, wins.sum()):
-            return theta - theta.mean(), it
-        w = n * p * (1 - p)
-        lap = np.zeros((k, k))
-        np.add.at(lap, (i, j), -w)
-        np.add.at(lap, (j, i), -w)
-        lap[np.diag_indices(k)] = -lap.sum(1)
-        step = np.zeros(k)
-        step[:-1] = np.linalg.solve(lap[:-1, :-1], grad[:-1])
-        theta = theta + step
-    raise ValueError(f"the marginal refit did not converge in {max_iter} Newton steps")
 
 
 def marginal_refit(board: pd.DataFrame, *, model: str = "model", appearances: str = "appearances",
@@ -102,12 +76,12 @@ def marginal_refit(board: pd.DataFrame, *, model: str = "model", appearances: st
     votes = app.sum() / 2
     i, j, n = balanced_pairing(app, votes)
     wins_scale = votes / won.sum()
-    theta, iterations = _marginal_mle(won * wins_scale, i, j, n)
+    theta, iterations = fit_marginal(won * wins_scale, i, j, n)
     factor = scale / math.log(base)
     if anchor is None:
         refit = anchor_value + factor * theta
     else:
-        refit = anchor_value + factor * (theta - theta[_model_index(names, anchor)])
+        refit = anchor_value + factor * (theta - theta[model_index(names, anchor)])
     out = pd.DataFrame({"model": pd.array(list(names), dtype="string"), "appearances": app, "wins": won,
                         "refit": refit, "refit_rank": stats.rankdata(-refit, method="min").astype(int)})
     attrs = {"wins_scale": wins_scale, "pairing": "balanced by appearances", "iterations": iterations,

@@ -5,8 +5,9 @@ over the cells, so a resample costs O(cells), not O(votes). We draw it exactly (
 Poisson counts by table inversion plus a one-by-one fill, compiled with numba; torch binomials on a GPU).
 The B refits are B independent Newton systems around the full-data fit; we solve them together with a chord
 iteration (the full-data Hessian inverted once, the gradients of all draws as one gather / scatter pass over a
-groups-by-draws table, mixed precision for logistic ties), in torch on CPU or GPU, in chunks that keep memory
-under a budget.
+groups-by-draws table, mixed precision for logistic ties; :mod:`analysis.bt.refit`), in numpy on the calling
+thread on CPU or in torch on a GPU, in chunks that keep memory under a budget. This module only resamples and
+turns draws into intervals; every likelihood is maximised in :mod:`analysis.bt`.
 
 A cluster bootstrap (voters, prompts) resamples clusters: counts are a (clusters x cells) sparse matrix times
 multinomial cluster weights, then the same batched refit. The sandwich covariance is ``H^-1 J H^-1`` with J
@@ -15,7 +16,11 @@ summed per vote (robust to misspecification) or per cluster; the model-based cov
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +28,15 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 import scipy.sparse
+from numpy.typing import NDArray
 
+from . import bt
 from .bt import BTFit, PairTable, cell_derivatives, info_matrix, single_threaded_blas
+from .devices import resolve_device
+
+FloatArray = NDArray[np.float64]
 
 _MEMORY_BUDGET = 512 * 2**20  # bytes of float64 temporaries per chunk
-
-
-def resolve_device(device: str | Any = "auto"):
-    """A torch device: ``"auto"`` picks CUDA when available, else CPU."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -149,212 +150,26 @@ def _chunk_size(fit: BTFit, n_draws: int, max_chunk: int = 256) -> int:
     return max(1, min(n_draws, max_chunk, _MEMORY_BUDGET // per_draw))
 
 
-class _Refitter:
-    """Chord iteration for many count vectors at once around one full-data fit (torch, CPU or GPU).
-
-    Each step is ``params += H0^-1 grad(params)`` with H0 the full-data negative Hessian, inverted once; the
-    gradients of all draws are one gather, one elementwise pass and one scatter over the (G, R) table of groups
-    by draws (draws last, so the gathers and scatters move whole contiguous rows). Warm-started at the full-data
-    fit, it contracts by roughly the relative sampling noise of the Hessian per step (5-7 steps to 1e-6 on
-    Chatbot Arena). For half / drop ties with ``tol >= 1e-7`` (and under 2**24 votes) the linear predictor and
-    score are computed in float32 around the float64 full-data values (mixed precision: the solution moves by
-    < 1e-7 natural units, twice the speed); parameters and the solve stay float64. Where the chord stalls
-    (sparse comparison graphs), logistic-tie draws switch to Newton with preconditioned conjugate gradients.
-    """
-
-    @single_threaded_blas
-    def __init__(self, fit: BTFit, device, tol: float, max_iter: int):
-        import torch
-
-        self.torch = torch
-        self.fit, self.device, self.tol, self.max_iter = fit, device, tol, max_iter
-        table = fit.table
-        k = table.n_models
-        self.k = k
-        self.use_tau = fit.tau is not None
-        self.logistic = fit.ties in ("half", "drop")
-        # float32 holds every count exactly below 2**24 votes
-        small = float(table.counts.sum()) < 2**24
-        self.dtype = torch.float32 if self.logistic and tol >= 1e-7 and small else torch.float64
-        p = fit.n_params
-        # Gauge: without a prior the last model is held at its full-data value (a zero row and column in the
-        # padded inverse); the draws are re-centred afterwards.
-        free = np.arange(p) if fit.prior > 0 else np.delete(np.arange(p), k - 1)
-        h = np.asarray(fit.hessian.toarray() if scipy.sparse.issparse(fit.hessian) else fit.hessian)
-        h_inv = np.zeros((p, p))
-        h_inv[np.ix_(free, free)] = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h[np.ix_(free, free)]),
-                                                          np.eye(len(free)))
-
-        def t(x, dtype=torch.float64):
-            return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
-
-        self.h_inv = t(h_inv)
-        self.i, self.j = t(table.i, torch.long), t(table.j, torch.long)
-        self.weight = t(table.weight[:, None], self.dtype)
-        extras = ([fit.gamma] if fit.position else []) + ([fit.tau] if self.use_tau else [])
-        self.start = t(np.concatenate([fit.theta, extras])[:, None])
-        d0 = fit.theta[table.i] - fit.theta[table.j] + (fit.gamma if fit.position else 0.0)
-        self.d0 = t(d0[:, None], self.dtype)
-        self.d0_64 = t(d0[:, None])
-
-    def _gradient(self, delta, counts, logistic):
-        """Score of every draw at start + delta: (P, R) from delta (P, R) in the working precision."""
-        torch = self.torch
-        k = self.k
-        d = self._linear(delta).add_(self.d0)
-        if logistic is not None:
-            # Half / drop ties: the score is y - m * sigmoid(d), no tie parameter.
-            y, m = logistic
-            l_d, l_t = torch.addcmul(y, m, torch.sigmoid_(d), value=-1.0), None
-        else:
-            idx = k + int(self.fit.position)
-            tau = self.start[idx : idx + 1] + delta[idx : idx + 1] if self.use_tau else 0.0
-            wa, wb, tt = (counts[:, c] * self.weight for c in range(3))
-            _, l_d, l_t, *_ = cell_derivatives(d, tau, wa, wb, tt, self.fit.ties, xp=torch)
-        grad = self._linear_t(l_d).to(torch.float64)  # theta rows, then the position row when fitted
-        if self.fit.prior:
-            grad[:k].add_(self.start[:k] + delta[:k].to(torch.float64), alpha=-self.fit.prior)
-        if self.use_tau:
-            grad = torch.cat([grad, l_t.sum(0, keepdim=True).to(torch.float64)], dim=0)
-        return grad
-
-    def refit(self, counts) -> tuple[Any, Any, int, float]:
-        """Counts (G, 3, R) -> parameters (P, R) float64, converged (R,) mask, iterations, last max step.
-
-        A resample without a finite maximum (separated: a model won or lost every resampled vote) does not
-        converge: its strengths drift off at every step. It is flagged, not returned as a number. On sparse
-        comparison graphs the chord iteration can stall or diverge; with logistic ties those draws are then
-        solved by Newton's method from the full-data fit, each step an inner conjugate-gradient solve
-        preconditioned by H0^-1 (Hessian-vector products cost one gradient each).
-        """
-        torch = self.torch
-        counts = torch.as_tensor(counts, device=self.device).to(self.dtype)
-        logistic = None
-        if self.logistic:
-            wa, wb, tt = (counts[:, c] * self.weight for c in range(3))
-            half = self.fit.ties == "half"
-            logistic = (wa + 0.5 * tt if half else wa, wa + wb + tt if half else wa + wb)
-        delta = torch.zeros((self.start.shape[0], counts.shape[-1]), dtype=torch.float64, device=self.device)
-        chord_iter = min(self.max_iter, 15) if logistic is not None else self.max_iter
-        iterations = 0
-        while iterations < chord_iter:
-            iterations += 1
-            step = self.h_inv @ self._gradient(delta.to(self.dtype), counts, logistic)
-            delta += step
-            per_draw = step.abs().amax(0)
-            if float(per_draw.max()) <= self.tol:
-                break
-        converged = torch.isfinite(delta).all(0) & (per_draw <= self.tol)
-        if logistic is not None and not bool(converged.all()):
-            todo = torch.nonzero(~converged).flatten()
-            y, m = (x.index_select(1, todo).to(torch.float64) for x in logistic)
-            sub, sub_step, newton_iter = self._newton(y, m)
-            delta[:, todo] = sub
-            per_draw[todo] = sub_step
-            converged[todo] = torch.isfinite(sub).all(0) & (sub_step <= self.tol)
-            iterations = max(iterations, newton_iter)
-        last = float(per_draw[converged].max()) if bool(converged.any()) else float("nan")
-        return self.start + delta, converged, iterations, last
-
-    def _linear(self, v):
-        """(P, R) -> (G, R): the change of each group's linear predictor for a change v of the parameters."""
-        k = self.k
-        out = v[:k].index_select(0, self.i).sub_(v[:k].index_select(0, self.j))  # fresh tensor: in place
-        return out.add_(v[k : k + 1]) if self.fit.position else out
-
-    def _linear_t(self, u):
-        """(G, R) -> (P, R): the transpose of :meth:`_linear` (scatter to models, sum for the position term)."""
-        torch = self.torch
-        g = torch.zeros((self.k, u.shape[1]), dtype=u.dtype, device=u.device)
-        g.index_add_(0, self.i, u).index_add_(0, self.j, u, alpha=-1.0)
-        return torch.cat([g, u.sum(0, keepdim=True)]) if self.fit.position else g
-
-    def _newton(self, y, m, max_newton: int = 30, max_cg: int = 200):
-        """Newton's method with PCG inner solves for logistic ties, float64, from the full-data fit.
-
-        Returns deltas (P, R), the last step's largest change per draw, and the Newton iterations used.
-        """
-        torch = self.torch
-        k, prior = self.k, self.fit.prior
-        d0 = self.d0_64
-        delta = torch.zeros((self.start.shape[0], y.shape[1]), dtype=torch.float64, device=self.device)
-        step_max = torch.full((y.shape[1],), float("inf"), dtype=torch.float64, device=self.device)
-        it = 0
-        while it < max_newton:
-            it += 1
-            p = torch.sigmoid(d0 + self._linear(delta))
-            grad = self._linear_t(y - m * p)
-            if prior:
-                grad[:k] -= prior * (self.start[:k] + delta[:k])
-            w = m * p * (1.0 - p)
-
-            def hess_vec(v, w=w):
-                out = self._linear_t(w * self._linear(v))
-                if prior:
-                    out[:k] += prior * v[:k]
-                return out
-
-            step = self._pcg(hess_vec, grad, max_cg)
-            # Damped: no strength moves by more than 2 natural units (175 Elo points) in one step.
-            step_max = step.abs().amax(0)
-            step *= (2.0 / step_max.clamp_min(1e-300)).clamp(max=1.0)
-            delta += step
-            if float(step_max.max()) <= self.tol:
-                break
-        return delta, step_max, it
-
-    def _pcg(self, hess_vec, b, max_iter: int):
-        """Solve H x = b for every draw (columns) by conjugate gradients preconditioned with H0^-1."""
-        torch = self.torch
-        x = torch.zeros_like(b)
-        r = b.clone()
-        z = self.h_inv @ r
-        p = z.clone()
-        rz = (r * z).sum(0)
-        target = rz * 1e-24  # relative residual 1e-12 in the preconditioned norm
-        for _ in range(max_iter):
-            q = hess_vec(p)
-            alpha = rz / (p * q).sum(0).clamp_min(1e-300)
-            x += alpha * p
-            r -= alpha * q
-            z = self.h_inv @ r
-            rz_new = (r * z).sum(0)
-            if bool((rz_new <= target).all()):
-                break
-            p = z + (rz_new / rz.clamp_min(1e-300)) * p
-            rz = rz_new
-        return x
-
-
-def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_iter: int, progress: bool,
-                 kind: str) -> Draws:
+def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int], device: Any, tol: float,
+                 max_iter: int, progress: bool | None, kind: str) -> Draws:
     """Draw and refit chunks of resamples in order; ``produce(chunk, size)`` returns (G, 3, size) counts.
 
-    Each stage is parallel inside (numba or torch threads), so they run one after the other.
+    Refits go through :class:`analysis.bt.Refitter` (chord, Newton-CG where it stalls, exact fits for the rest).
+    ``progress``: True shows a bar, False never, None shows one once the work has taken more than a second.
     """
-    import torch
     from tqdm.auto import tqdm
 
-    refitter = _Refitter(fit, device, tol, max_iter)
+    refitter = bt.Refitter(fit, device, tol, max_iter)
     out, iters, worst, failed = [], 0, 0.0, 0
-    with torch.inference_mode(), tqdm(total=sum(sizes), desc=f"{kind} refits", disable=not progress,
-                                      leave=False) as bar:
+    with _inference_mode(device), tqdm(total=sum(sizes), desc=f"{kind} refits", disable=progress is False,
+                                       delay=1.0 if progress is None else 0.0, leave=False) as bar:
         for c, size in enumerate(sizes):
-            counts = produce(c, size)
-            params, converged, it, step = refitter.refit(counts)
-            params, converged = params.T.cpu().numpy(), converged.cpu().numpy()
-            if not converged.all():
-                # Far from the full-data fit the chord iteration can stall: refit those resamples exactly, one by
-                # one. Those with no finite maximum raise and are left out (counted in ``failed``).
-                fixed = _exact_refits(fit, np.asarray(counts.cpu() if hasattr(counts, "cpu") else counts),
-                                      np.flatnonzero(~converged))
-                for r, row in fixed.items():
-                    params[r], converged[r] = row, True
-            out.append(params[converged])
-            failed += size - int(converged.sum())
-            iters = max(iters, it)
-            if not math.isnan(step):  # NaN when no draw of this chunk converged
-                worst = max(worst, step)
+            res = refitter(produce(c, size))
+            out.append(res.params[res.converged])
+            failed += size - int(res.converged.sum())
+            iters = max(iters, res.iterations)
+            if not math.isnan(res.max_step):  # NaN when no draw of this chunk converged by chord or Newton
+                worst = max(worst, res.max_step)
             bar.update(size)
     params = np.concatenate(out)
     if not len(params):
@@ -368,20 +183,31 @@ def _draw_params(fit: BTFit, produce, sizes: list[int], device, tol: float, max_
                  failed=failed)
 
 
-def _exact_refits(fit: BTFit, counts: np.ndarray, which: np.ndarray) -> dict[int, np.ndarray]:
-    """Exact fits (theta, [gamma], [tau]) of resamples ``which`` of counts (G, 3, R); separated ones are skipped."""
-    from .bt import FitError, fit_bt
+def _inference_mode(device: Any) -> Any:
+    """torch's inference mode on a torch device, nothing on the numpy path."""
+    if device is None:
+        return contextlib.nullcontext()
+    import torch
 
-    out = {}
-    for r in which:
-        try:
-            one = fit_bt(fit.table.with_counts(counts[:, :, r].astype(np.float64)), ties=fit.ties,
-                         position=fit.position, prior=fit.prior)
-        except FitError:
-            continue
-        out[int(r)] = np.concatenate([one.theta, [one.gamma] if fit.position else [],
-                                      [one.tau] if fit.tau is not None else []])
-    return out
+    return torch.inference_mode()
+
+
+def _refit_device(device: Any) -> Any:
+    """None for the numpy path on CPU, else the torch device. ``"auto"`` imports torch only when a GPU may be
+    present (torch already imported, or an NVIDIA / ROCm device node), so a CPU-only board never pays for it."""
+    if device is None or (isinstance(device, str) and device == "cpu"):
+        return None
+    if isinstance(device, str) and device == "auto" and "torch" not in sys.modules and not _gpu_visible():
+        return None
+    dev = resolve_device(device)
+    return None if dev.type == "cpu" else dev
+
+
+def _gpu_visible() -> bool:
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg"))
+
+
+_Refitter = bt.Refitter  # its former home: the batched refit now lives in analysis.bt.refit
 
 
 def _chunks(n_draws: int, size: int) -> list[int]:
@@ -393,11 +219,12 @@ def bootstrap(
     resamples: int = 1000,
     *,
     seed: int | None = None,
-    device: str = "auto",
+    device: Any = "auto",
     tol: float = 1e-6,
     max_iter: int = 50,
-    progress: bool = False,
+    progress: bool | None = None,
     sampler: str = "auto",
+    threads: int | None = None,
 ) -> Draws:
     """Vote bootstrap: ``resamples`` exact multinomial resamples of the counts, refitted in batches.
 
@@ -406,29 +233,37 @@ def bootstrap(
     (different streams, same law); ``"numba"`` or ``"torch"`` forces one. ``tol`` is the largest change of any
     strength in the last refit step (natural units; 1e-6 is 0.0002 Elo points at scale 400), far below the
     Monte Carlo error of percentile intervals.
-    """
-    from .sampling import Resampler, draw_keys
 
+    Threads: on CPU the refits run in numpy on the calling thread, and the sampler uses ``threads`` numba
+    threads; None takes the cores free right now (:func:`analysis.sampling.free_cores`), so a busy machine
+    gets the single-threaded path instead of threads waiting for a core. The draws do not depend on it.
+    ``progress``: True shows a progress bar, False never, None once the bootstrap has run for a second.
+    """
     if sampler not in ("auto", "numba", "torch"):
         raise ValueError(f"sampler must be 'auto', 'numba' or 'torch', not {sampler!r}")
-    dev = resolve_device(device)
+    refit_dev = _refit_device(device)
     table = fit.table
     sizes = _chunks(resamples, _chunk_size(fit, resamples))
-    if sampler == "numba" or (sampler == "auto" and dev.type == "cpu"):
-        keys, resampler = draw_keys(seed, resamples), Resampler(table.counts)
+    if sampler == "numba" or (sampler == "auto" and refit_dev is None):
+        from .sampling import Resampler, draw_keys
+
+        keys, resampler = draw_keys(seed, resamples), Resampler(table.counts, threads=threads)
         starts = np.concatenate([[0], np.cumsum(sizes)])
         buffer = [None]  # one block reused: each is refitted before the next is drawn
 
-        def produce(chunk, n):
+        def produce(chunk: int, n: int) -> Any:
             buffer[0] = resampler(keys[starts[chunk] : starts[chunk] + n], out=buffer[0])
             return buffer[0]
     else:
+        from .sampling import draw_keys
+
         seeds = [int(x) for x in draw_keys(seed, len(sizes))]
+        draw_dev = refit_dev if refit_dev is not None else resolve_device("cpu")
 
-        def produce(chunk, n):
-            return _torch_resamples(table, n, seeds[chunk], dev)
+        def produce(chunk: int, n: int) -> Any:
+            return _torch_resamples(table, n, seeds[chunk], draw_dev)
 
-    return _draw_params(fit, produce, sizes, dev, tol, max_iter, progress, "bootstrap")
+    return _draw_params(fit, produce, sizes, refit_dev, tol, max_iter, progress, "bootstrap")
 
 
 def cluster_bootstrap(
@@ -437,10 +272,10 @@ def cluster_bootstrap(
     resamples: int = 1000,
     *,
     seed: int | None = None,
-    device: str = "auto",
+    device: Any = "auto",
     tol: float = 1e-6,
     max_iter: int = 50,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> Draws:
     """Cluster bootstrap: resample whole clusters (voters, prompts) with replacement and refit in batches.
 
@@ -449,7 +284,7 @@ def cluster_bootstrap(
     """
     from .sampling import draw_keys
 
-    dev = resolve_device(device)
+    refit_dev = _refit_device(device)
     n_clusters = matrix.shape[0]
     # The (draws x clusters) weights are int64 too: keep them under the budget as well.
     size = min(_chunk_size(fit, resamples), max(1, _MEMORY_BUDGET // (16 * n_clusters)))
@@ -457,7 +292,7 @@ def cluster_bootstrap(
     seeds = [int(x) for x in draw_keys(seed, len(sizes))]
     mat_t = matrix.T.tocsr()
 
-    def produce(chunk, n):
+    def produce(chunk: int, n: int) -> FloatArray:
         # n_clusters draws with replacement per resample, counted: the Multinomial(n_clusters, uniform) weights,
         # ~10x faster than a multinomial call (one integer per cluster instead of one binomial).
         rng = np.random.default_rng(seeds[chunk])
@@ -465,7 +300,7 @@ def cluster_bootstrap(
         weights = np.bincount(picks.ravel(), minlength=n * n_clusters).reshape(n, n_clusters)
         return np.asarray(mat_t @ weights.T, dtype=np.float64).reshape(-1, 3, n)
 
-    return _draw_params(fit, produce, sizes, dev, tol, max_iter, progress, "cluster bootstrap")
+    return _draw_params(fit, produce, sizes, refit_dev, tol, max_iter, progress, "cluster bootstrap")
 
 
 # ---------------------------------------------------------------------------------------------- sandwich

@@ -22,9 +22,14 @@ thread count.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import time
+from collections.abc import Iterator
 
 import numpy as np
+from numpy.typing import NDArray
 
 try:
     from numba import njit, prange
@@ -411,7 +416,7 @@ class Resampler:
     and traffic) while N < 2**24 votes, so every count is exact; float64 above.
     """
 
-    def __init__(self, counts: np.ndarray, method: str = "auto"):
+    def __init__(self, counts: NDArray[np.floating], method: str = "auto", *, threads: int | None = None):
         counts = np.ascontiguousarray(counts, dtype=np.float64)
         if counts.ndim != 2 or counts.shape[1] != 3:
             raise ValueError(f"Resampler: counts must be (groups, 3), got shape {counts.shape}")
@@ -422,32 +427,115 @@ class Resampler:
             g, o = np.argwhere(bad)[0]
             raise ValueError(f"Resampler: counts must be non-negative integers; {int(bad.sum())} are not, e.g. "
                              f"{float(counts[g, o])} at group {g}, column {o}")
+        if threads is not None and int(threads) < 1:
+            raise ValueError(f"Resampler: threads must be >= 1 or None, got {threads!r}")
         self.counts = counts
+        self.threads = None if threads is None else int(threads)
         self.dtype = np.float32 if counts.sum() < 2**24 else np.float64
         flat = counts.reshape(-1)
         use_tables = method == "poisson" or (method == "auto" and _PoissonTables.entries(flat) <= _MAX_TABLE_ENTRIES)
-        self.tables = _PoissonTables(flat) if use_tables and flat.sum() > 0 else None
+        with _numba_threads(self.threads):
+            self.tables = _PoissonTables(flat) if use_tables and flat.sum() > 0 else None
         self.method = "poisson" if use_tables else "binomial"
 
-    def __call__(self, keys: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, keys: NDArray[np.uint64], out: NDArray[np.floating] | None = None) -> NDArray[np.floating]:
         """Resamples for ``keys``: (G, 3, len(keys)). ``out``: an array of that shape and dtype returned by an
         earlier call, reused (saves page faults on large blocks; its previous contents are overwritten)."""
         keys = np.ascontiguousarray(keys, dtype=np.uint64)
         shape = (self.counts.shape[0], 3, keys.shape[0])
         if out is None or out.shape != shape or out.dtype != self.dtype:
             out = np.zeros(shape, self.dtype)  # cells with no votes stay zero: the samplers never write them
-        if self.tables is not None:
-            self.tables.draw(keys, out.reshape(-1, keys.shape[0]))
-        elif self.method == "binomial":
-            rows = np.empty((keys.shape[0], self.counts.shape[0], 3), self.dtype)
-            _resample_chain(self.counts, keys, _TAIL_SMALL, rows)
-            out[...] = rows.transpose(1, 2, 0)
+        with _numba_threads(self.threads):
+            if self.tables is not None:
+                self.tables.draw(keys, out.reshape(-1, keys.shape[0]))
+            elif self.method == "binomial":
+                rows = np.empty((keys.shape[0], self.counts.shape[0], 3), self.dtype)
+                _resample_chain(self.counts, keys, _TAIL_SMALL, rows)
+                out[...] = rows.transpose(1, 2, 0)
         return out
 
 
-def resample_counts(counts: np.ndarray, keys: np.ndarray, method: str = "auto") -> np.ndarray:
+def resample_counts(counts: NDArray[np.floating], keys: NDArray[np.uint64],
+                    method: str = "auto") -> NDArray[np.floating]:
     """Exact vote-bootstrap resamples of a (G, 3) count table, one per key: (G, 3, R); see :class:`Resampler`."""
     return Resampler(counts, method)(keys)
+
+
+# ---------------------------------------------------------------------------------------------- threads
+
+_PROBE_TTL = 0.5  # seconds a free-core count is reused before the machine is looked at again
+_probe: list[float] = [0.0, -1.0]  # [free cores, time of the probe]
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota when there is one."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def _other_runnable() -> int | None:
+    """Runnable tasks on the machine that are not this process's own (from /proc), None when unknown."""
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat") as f:
+                    own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except OSError:
+                continue
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, running - max(own, 1))
+
+
+def free_cores() -> int:
+    """Cores free for this process now: :func:`usable_cores` less the other runnable tasks, at least 1.
+
+    The count of runnable tasks is read three times 1 ms apart and the smallest kept, so a short-lived process
+    does not count while a CPU-bound one (runnable at every look) does. Reused for 0.5 s. Where another process
+    holds a core, a second thread would wait for it (and the parallel stage for that thread), so the sampler
+    runs on the free cores only: never slower than one thread, and as fast as two on a quiet machine.
+    """
+    now = time.monotonic()
+    if now - _probe[1] < _PROBE_TTL:
+        return int(_probe[0])
+    seen = []
+    for attempt in range(3):
+        if attempt:
+            time.sleep(0.001)
+        other = _other_runnable()
+        if other is not None:
+            seen.append(other)
+    usable = usable_cores()
+    free = usable - min(seen) if seen else usable
+    _probe[:] = [max(1, min(usable, free)), time.monotonic()]
+    return int(_probe[0])
+
+
+@contextlib.contextmanager
+def _numba_threads(threads: int | None) -> Iterator[None]:
+    """Run the numba stages inside on ``threads`` threads (None: :func:`free_cores`), then restore the setting."""
+    import numba
+
+    n = max(1, min(free_cores() if threads is None else threads, numba.config.NUMBA_NUM_THREADS))
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def binomial(n: np.ndarray, p: np.ndarray, keys: np.ndarray) -> np.ndarray:
