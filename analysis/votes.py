@@ -184,6 +184,19 @@ def _jsonl_error(path: Path, exc: Exception) -> VoteError:
     return VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}")
 
 
+def _read_parquet(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """A Parquet file with its model and winner columns read as dictionaries (categoricals): millions of votes
+    carry a few hundred names, so the reader's rules then run on the names, not on every row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    mapping = _column_map(schema.names, columns, str(path))
+    text = [f.name for f in schema if mapping.get(f.name, f.name) in REQUIRED
+            and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    return pq.read_table(path, read_dictionary=text).to_pandas()
+
+
 def _read_file(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
     """One vote file as a frame with our column names; model and winner columns kept as the text in the file."""
     kind = _kind(path)
@@ -198,7 +211,7 @@ def _read_file(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
                               na_values={c: [""] for c in text_cols} | {c: _PANDAS_NA for c in names
                                                                          if c not in text_cols})
         elif kind == "parquet":
-            raw = pd.read_parquet(path)
+            raw = _read_parquet(path, columns)
         elif kind == "jsonl":
             try:
                 raw = pd.read_json(path, lines=True, dtype=False)
@@ -259,21 +272,29 @@ def _example(df: pd.DataFrame, mask: np.ndarray, weighted: bool) -> str:
     return values if weighted else f"row {row}: {values}"
 
 
+def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and distinct labels (-1 for null): a categorical's own, else one factorize."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, labels = pd.factorize(values, use_na_sentinel=True)
+    return codes, pd.Index(labels)
+
+
 def _model_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index, np.ndarray]:
     """Codes into the distinct stripped names, and a mask of null or blank names."""
-    codes, labels = pd.factorize(values, use_na_sentinel=True)
+    codes, labels = _distinct(values)
     stripped = [str(v).strip() for v in labels]
     names = pd.Index(sorted({s for s in stripped if s}), dtype=object)
-    lookup = np.asarray(names.get_indexer(stripped).tolist() + [-1], dtype=np.int64)
+    lookup = np.asarray(names.get_indexer(stripped).tolist() + [-1], dtype=np.int32)
     idx = lookup[codes]
     return idx, names, idx < 0
 
 
 def _winner_codes(values: pd.Series) -> np.ndarray:
     """Codes into WINNERS (-1 unknown or null); labels compared stripped and case-folded, aliases mapped."""
-    codes, labels = pd.factorize(values, use_na_sentinel=True)
+    codes, labels = _distinct(values)
     clean = [_WINNER_ALIASES.get(str(v).strip().lower(), str(v).strip().lower()) for v in labels]
-    lookup = np.asarray([WINNERS.index(c) if c in WINNERS else -1 for c in clean] + [-1], dtype=np.int64)
+    lookup = np.asarray([WINNERS.index(c) if c in WINNERS else -1 for c in clean] + [-1], dtype=np.int8)
     return lookup[codes]
 
 
@@ -293,8 +314,8 @@ def _validate(raw: pd.DataFrame, where: str, weight: np.ndarray | None, allow_se
                             f"rows; first at {_example(raw, null, weighted)}")
         side[col] = (idx, names)
     names = side["model_a"][1].union(side["model_b"][1])
-    ia = names.get_indexer(side["model_a"][1])[side["model_a"][0]]
-    ib = names.get_indexer(side["model_b"][1])[side["model_b"][0]]
+    ia = names.get_indexer(side["model_a"][1]).astype(np.int32)[side["model_a"][0]]
+    ib = names.get_indexer(side["model_b"][1]).astype(np.int32)[side["model_b"][0]]
 
     win = _winner_codes(raw["winner"])
     bad = win < 0
@@ -321,11 +342,18 @@ def _validate(raw: pd.DataFrame, where: str, weight: np.ndarray | None, allow_se
 
 def _merge_names(parts: list[_Checked]) -> tuple[pd.Index, list[tuple[np.ndarray, np.ndarray]]]:
     """The models used by any input, sorted, and each input's rows recoded into them."""
-    used = set()
+    used: set[str] = set()
     for p in parts:
-        used.update(p.names[np.unique(np.concatenate([p.ia[p.keep], p.ib[p.keep]]))])
+        n = len(p.names)
+        ia, ib = (p.ia, p.ib) if p.keep.all() else (p.ia[p.keep], p.ib[p.keep])
+        seen = (np.bincount(ia, minlength=n) + np.bincount(ib, minlength=n)) > 0
+        used.update(p.names[seen])
     models = pd.Index(sorted(used), dtype=object)
-    return models, [(models.get_indexer(p.names)[p.ia], models.get_indexer(p.names)[p.ib]) for p in parts]
+    recoded = []
+    for p in parts:
+        remap = models.get_indexer(p.names).astype(np.int32)
+        recoded.append((remap[p.ia], remap[p.ib]))
+    return models, recoded
 
 
 def _report(parts: list[_Checked], models: pd.Index) -> dict[str, Any]:
@@ -388,14 +416,17 @@ def read_votes(
         raise VoteError(f"votes are empty (0 rows in {', '.join(c.where for c in checked)})")
     models, codes = _merge_names(checked)
     keep = np.concatenate([c.keep for c in checked])
-    ia = np.concatenate([a for a, _ in codes])[keep]
-    ib = np.concatenate([b for _, b in codes])[keep]
-    win = np.concatenate([c.win for c in checked])[keep]
+    everything = bool(keep.all())
+
+    def joined(arrays: list[np.ndarray]) -> np.ndarray:
+        out = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        return out if everything else out[keep]
+
     out = pd.DataFrame(
         {
-            "model_a": pd.Categorical.from_codes(ia.astype(np.int32), categories=models),
-            "model_b": pd.Categorical.from_codes(ib.astype(np.int32), categories=models),
-            "winner": pd.Categorical.from_codes(win.astype(np.int8), categories=list(WINNERS)),
+            "model_a": pd.Categorical.from_codes(joined([a for a, _ in codes]), categories=models),
+            "model_b": pd.Categorical.from_codes(joined([b for _, b in codes]), categories=models),
+            "winner": pd.Categorical.from_codes(joined([c.win for c in checked]), categories=list(WINNERS)),
         }
     )
     frames = [raw for _, raw in inputs]
@@ -403,7 +434,7 @@ def read_votes(
     for col in extra:
         pieces = [f[col] if col in f.columns else pd.Series([None] * len(f), dtype=object) for f in frames]
         values = (pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True))
-        values = values[keep].reset_index(drop=True)
+        values = values.reset_index(drop=True) if everything else values[keep].reset_index(drop=True)
         if col == "timestamp" and not pd.api.types.is_datetime64_any_dtype(values):
             values = _to_datetime(values)
         out[col] = values
@@ -455,11 +486,43 @@ def _outcome_codes(winner: pd.Categorical) -> np.ndarray:
     return np.asarray(winner.codes, dtype=np.int8)
 
 
+def _already_valid(votes: pd.DataFrame) -> bool:
+    """A frame that already obeys the reader's rules (a :func:`read_votes` result, or a filtered one).
+
+    The rules are checked on the few distinct labels and on the integer codes, so a validated frame of millions
+    of votes is not parsed again: shared model categories, none null or blank or padded with whitespace, winner
+    categories exactly :data:`WINNERS`, no null codes and no self-battles.
+    """
+    if not {"model_a", "model_b", "winner"} <= set(votes.columns) or len(votes) == 0:
+        return False
+    a, b, w = votes["model_a"], votes["model_b"], votes["winner"]
+    if not all(isinstance(x.dtype, pd.CategoricalDtype) for x in (a, b, w)):
+        return False
+    cats = a.cat.categories
+    if not cats.equals(b.cat.categories) or list(w.cat.categories) != list(WINNERS):
+        return False
+    if not all(isinstance(c, str) and c and c == c.strip() for c in cats):
+        return False
+    ca, cb, cw = (x.cat.codes.to_numpy() for x in (a, b, w))
+    return bool((ca >= 0).all() and (cb >= 0).all() and (cw >= 0).all() and (ca != cb).all())
+
+
+def _drop_unused_models(votes: pd.DataFrame) -> pd.DataFrame:
+    """The same battles with only the models that appear (a filtered frame keeps every category)."""
+    cats = votes["model_a"].cat.categories
+    ca = votes["model_a"].cat.codes.to_numpy()
+    cb = votes["model_b"].cat.codes.to_numpy()
+    used = np.bincount(ca, minlength=len(cats)) + np.bincount(cb, minlength=len(cats)) > 0
+    if used.all():
+        return votes
+    remap = np.cumsum(used) - 1
+    out = votes.copy(deep=False)
+    out["model_a"] = pd.Categorical.from_codes(remap[ca].astype(np.int32), categories=cats[used])
+    out["model_b"] = pd.Categorical.from_codes(remap[cb].astype(np.int32), categories=cats[used])
+    return out
+
+
 def _aggregate_pandas(votes: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    if not isinstance(votes["winner"].dtype, pd.CategoricalDtype) or list(votes["winner"].cat.categories) != list(
-        WINNERS
-    ):
-        votes = read_votes(votes)
     models = votes["model_a"].cat.categories
     k = len(models)
     ia = votes["model_a"].cat.codes.to_numpy(np.int64)
@@ -621,7 +684,16 @@ def aggregate(
         engine = "pandas" if isinstance(votes, pd.DataFrame) else "duckdb"
     if engine == "duckdb":
         return _aggregate_duckdb(votes, by_list, columns, allow_self)
-    battles = read_votes(votes, columns=columns, allow_self=allow_self)
+    if isinstance(votes, pd.DataFrame) and not columns and _already_valid(votes):
+        battles = _drop_unused_models(votes)
+        n = len(battles)
+        report = votes.attrs.get("report")
+        if not report or report.get("rows_used") != n:
+            report = {"rows_read": n, "rows_used": n, "excluded": {}, "models": len(battles["model_a"].cat.categories),
+                      "files": ["votes"]}
+        battles.attrs["report"] = report
+    else:
+        battles = read_votes(votes, columns=columns, allow_self=allow_self)
     missing = [c for c in by_list if c not in battles.columns]
     if missing:
         raise VoteError(f"by= names column(s) {missing} that the votes do not have (columns: {list(battles.columns)})")
