@@ -32,7 +32,6 @@ from analysis.metrics.backbones import (
 )
 from analysis.metrics.batching import FrameRunner
 from analysis.metrics.dimensions import count_rule, dino_transform, is_dynamic, sample_interval, threshold
-from analysis.metrics.flow import raft_key_map
 from analysis.metrics.runner import load_network
 from analysis.metrics.vbench import ALL_DIMENSIONS, aggregate_dimension
 from analysis.metrics.video import discover, read_frames
@@ -84,7 +83,8 @@ def full_run(clips: tuple[Path, dict], cache: Path, tmp_path_factory: pytest.Tem
         out,
         device="cpu",
         batch_size=4,
-        cache_dir=cache, verify_weights=False,
+        cache_dir=cache,
+        verify_weights=False,
         progress=False,
     )
     frame.attrs["out"] = out
@@ -479,7 +479,8 @@ def test_rerun_identical_and_chunking_invariant(
         device="auto",
         batch_size=4,
         chunk_frames=3,
-        cache_dir=cache, verify_weights=False,
+        cache_dir=cache,
+        verify_weights=False,
         progress=False,
     )
     pd.testing.assert_frame_equal(again, full_run, check_exact=True)
@@ -524,7 +525,8 @@ def test_interrupted_run_resumes_to_identical_scores(
             tmp_path,
             device="cpu",
             batch_size=4,
-            cache_dir=cache, verify_weights=False,
+            cache_dir=cache,
+            verify_weights=False,
             progress=False,
             on_video_done=crash_after_three,
         )
@@ -540,7 +542,8 @@ def test_interrupted_run_resumes_to_identical_scores(
         tmp_path,
         device="cpu",
         batch_size=4,
-        cache_dir=cache, verify_weights=False,
+        cache_dir=cache,
+        verify_weights=False,
         progress=False,
         resume=True,
         on_video_done=resumed.append,
@@ -572,25 +575,51 @@ def test_inputs_manifest_and_file_list(clips: tuple[Path, dict], tmp_path: Path)
         evaluate(paths[:1], ["flicker"], progress=False)
 
 
-def test_raft_key_translation() -> None:
-    pairs = {
-        "module.fnet.conv1.weight": "feature_encoder.convnormrelu.0.weight",
-        "module.cnet.norm1.running_mean": "context_encoder.convnormrelu.1.running_mean",
-        "module.fnet.layer2.0.conv1.weight": "feature_encoder.layer2.0.convnormrelu1.0.weight",
-        "module.cnet.layer2.0.norm2.weight": "context_encoder.layer2.0.convnormrelu2.1.weight",
-        "module.cnet.layer3.0.downsample.0.weight": "context_encoder.layer3.0.downsample.0.weight",
-        "module.cnet.layer3.0.norm3.bias": "context_encoder.layer3.0.downsample.1.bias",
-        "module.fnet.conv2.bias": "feature_encoder.conv.bias",
-        "module.update_block.encoder.convc1.weight": "update_block.motion_encoder.convcorr1.0.weight",
-        "module.update_block.encoder.convf2.bias": "update_block.motion_encoder.convflow2.0.bias",
-        "module.update_block.encoder.conv.weight": "update_block.motion_encoder.conv.0.weight",
-        "module.update_block.gru.convq2.weight": "update_block.recurrent_block.convgru2.convq.weight",
-        "module.update_block.flow_head.conv1.weight": "update_block.flow_head.conv1.weight",
-        "module.update_block.mask.0.weight": "mask_predictor.convrelu.0.weight",
-        "module.update_block.mask.2.bias": "mask_predictor.conv.bias",
+def test_raft_parameters_match_the_released_checkpoint_layout() -> None:
+    from analysis.metrics.raft import RAFT
+
+    with torch.device("meta"):
+        sd = {f"module.{k}": tuple(v.shape) for k, v in RAFT().state_dict().items()}
+    expected = {
+        "module.fnet.conv1.weight": (64, 3, 7, 7),
+        "module.fnet.layer3.0.downsample.0.weight": (128, 96, 1, 1),
+        "module.fnet.conv2.weight": (256, 128, 1, 1),
+        "module.cnet.norm1.running_var": (64,),
+        "module.cnet.layer2.0.norm3.weight": (96,),
+        "module.cnet.layer2.0.downsample.1.running_mean": (96,),
+        "module.update_block.encoder.convc1.weight": (256, 324, 1, 1),
+        "module.update_block.encoder.conv.weight": (126, 256, 3, 3),
+        "module.update_block.gru.convz1.weight": (128, 384, 1, 5),
+        "module.update_block.gru.convq2.weight": (128, 384, 5, 1),
+        "module.update_block.flow_head.conv2.weight": (2, 256, 3, 3),
+        "module.update_block.mask.2.weight": (576, 256, 1, 1),
     }
-    for original, tv in pairs.items():
-        assert raft_key_map(original) == tv
+    for key, shape in expected.items():
+        assert sd[key] == shape, key
+    assert not any("fnet" in k and ("running" in k or "norm1.weight" in k) for k in sd)  # instance norm: no state
+    assert sum(math.prod(s) for k, s in sd.items() if "num_batches" not in k) > 5_000_000  # RAFT-large, ~5.3M
+
+
+def test_dynamic_degree_runs_raft_when_the_checkpoint_is_present(clips: tuple[Path, dict], tmp_path: Path) -> None:
+    from analysis.metrics.raft import RAFT
+
+    torch.manual_seed(0)
+    (tmp_path / "raft_model" / "models").mkdir(parents=True)
+    sd = {f"module.{k}": v for k, v in RAFT().state_dict().items()}
+    torch.save(sd, tmp_path / "raft_model" / "models" / "raft-things.pth")
+    path = syn.write_video(tmp_path / "v" / "m" / "x-0", syn.moving_clip(3, 64, 72, speed=4))
+    small = syn.write_video(tmp_path / "v" / "m" / "small-0", syn.moving_clip(3, 24, 40, speed=4))
+    tiny = evaluate([small], ["dynamic_degree"], device="cpu", cache_dir=tmp_path, progress=False)
+    assert (
+        tiny.status.iloc[0] == "failed" and "at least 57 x 57" in tiny.error.iloc[0] and "small-0" in tiny.error.iloc[0]
+    )
+    runs = [
+        evaluate([path], ["dynamic_degree"], device="cpu", cache_dir=tmp_path, progress=False, batch_size=b)
+        for b in (1, 5)
+    ]
+    assert runs[0].backend.iloc[0] == "raft-things" and runs[0].status.iloc[0] == "ok"
+    assert "RAFT" in runs[0].attrs["notes"]["dynamic_degree"]
+    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
 
 
 def test_flicker_is_exact_for_long_static_video(tmp_path: Path) -> None:
@@ -711,13 +740,16 @@ def test_abs_diff_sum_is_exact() -> None:
     assert abs_diff_sum(full, zero) == 255 * full.size
 
 
-def test_raft_checkpoint_without_torchvision_falls_back_with_a_note(tmp_path: Path) -> None:
+def test_unreadable_raft_checkpoint_falls_back_with_a_note(tmp_path: Path) -> None:
     (tmp_path / "raft_model" / "models").mkdir(parents=True)
     (tmp_path / "raft_model" / "models" / "raft-things.pth").write_bytes(b"placeholder")
     path = syn.write_video(tmp_path / "v" / "m" / "x-0", syn.moving_clip(6, 32, 48, speed=4))
     frame = evaluate([path], ["dynamic_degree"], device="cpu", cache_dir=tmp_path, progress=False)
     assert frame.backend.iloc[0] == "opencv-farneback" and frame.status.iloc[0] == "ok"
-    assert "Farneback" in frame.attrs["notes"]["dynamic_degree"]
+    assert (
+        "Farneback" in frame.attrs["notes"]["dynamic_degree"]
+        and "RAFT failed" in frame.attrs["notes"]["dynamic_degree"]
+    )
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             evaluate([path], ["temporal_flickering"], device="cuda", progress=False)
@@ -767,7 +799,8 @@ def test_scores_do_not_depend_on_batch_size_threads_or_chunks(
             device="cpu",
             batch_size=batch_size,
             chunk_frames=chunk,
-            cache_dir=cache, verify_weights=False,
+            cache_dir=cache,
+            verify_weights=False,
             progress=False,
         )
     finally:

@@ -1,15 +1,13 @@
-"""Dense optical flow for dynamic degree: RAFT when it can be loaded, else OpenCV's Farneback.
+"""Dense optical flow for dynamic degree: RAFT whenever ``raft-things.pth`` is present, else OpenCV's Farneback.
 
-VBench uses RAFT (``raft-things.pth``, 20 refinement iterations). RAFT's reference implementation lives in
-torchvision here, which is not importable beside the CPU torch wheel this project pins, so RAFT is imported
-lazily and only used when both torchvision and the checkpoint are present. Otherwise dynamic degree runs on
-Farneback flow and every result says so (``backend = "opencv-farneback"``): its magnitudes are in the same
-unit (pixels per frame at native resolution) but are not RAFT's, so scores are comparable only roughly.
+VBench uses RAFT-large (``raft-things.pth``, 20 refinement iterations); :mod:`.raft` implements it in plain
+torch and loads that checkpoint strictly. Without the file (or when it does not load) dynamic degree runs on
+Farneback flow and every result says so (``backend = "opencv-farneback"`` and a note): its magnitudes are in
+the same unit (pixels per frame at native resolution) but are not RAFT's, so scores are comparable only
+roughly.
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 
@@ -59,73 +57,42 @@ class FarnebackFlow:
         return self._cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
-def raft_key_map(key: str) -> str:
-    """Translate a key of the original RAFT checkpoint (princeton-vl layout) to torchvision's ``raft_large``.
+class RaftFlow:
+    """RAFT-large (:mod:`.raft`, our implementation) with VBench's ``raft-things.pth`` weights, 20 iterations.
 
-    The original code names layers ``fnet/cnet.conv1, norm1, layerN.M.conv1/norm1/downsample.0``,
-    ``update_block.encoder.convc1...``, ``update_block.gru.convz1...``, ``update_block.mask.0/2``; torchvision
-    wraps conv+norm pairs in ``Conv2dNormActivation`` (indices 0 and 1).
+    Each pair is one fixed-shape pass (the two frames only), so a pair's flow never depends on other pairs.
     """
-    key = key.removeprefix("module.")
-    rules = [
-        (r"^fnet\.", "feature_encoder."),
-        (r"^cnet\.", "context_encoder."),
-        (r"^(feature|context)_encoder\.conv1\.", r"\1_encoder.convnormrelu.0."),
-        (r"^(feature|context)_encoder\.norm1\.", r"\1_encoder.convnormrelu.1."),
-        (r"^(feature|context)_encoder\.conv2\.", r"\1_encoder.conv."),
-        (r"(layer\d\.\d)\.conv(\d)\.", r"\1.convnormrelu\2.0."),
-        (r"(layer\d\.\d)\.norm([12])\.", r"\1.convnormrelu\2.1."),
-        (r"(layer\d\.\d)\.norm3\.", r"\1.downsample.1."),
-        (r"^update_block\.encoder\.convc(\d)\.", r"update_block.motion_encoder.convcorr\1.0."),
-        (r"^update_block\.encoder\.convf(\d)\.", r"update_block.motion_encoder.convflow\1.0."),
-        (r"^update_block\.encoder\.conv\.", "update_block.motion_encoder.conv.0."),
-        (r"^update_block\.gru\.conv([zrq])(\d)\.", r"update_block.recurrent_block.convgru\2.conv\1."),
-        (r"^update_block\.mask\.0\.", "mask_predictor.convrelu.0."),
-        (r"^update_block\.mask\.2\.", "mask_predictor.conv."),
-    ]
-    for pattern, repl in rules:
-        key = re.sub(pattern, repl, key)
-    return key
-
-
-class RaftFlow:  # pragma: no cover - needs torchvision and the RAFT checkpoint, absent in CI
-    """RAFT-large (torchvision's implementation) with VBench's ``raft-things.pth`` weights, 20 iterations."""
 
     backend = RAFT
 
     def __init__(self, checkpoint: str, device: object) -> None:
         import torch
-        from torchvision.models.optical_flow import raft_large
 
+        from .raft import raft_from_state_dict
         from .weights import load_state_dict
 
         self._torch = torch
         self.device = device
-        model = raft_large(weights=None, progress=False)
-        sd = {raft_key_map(k): v for k, v in load_state_dict(checkpoint).items()}
-        model.load_state_dict(sd, strict=True)
-        self.model = model.to(device).eval()
+        self.model = raft_from_state_dict(load_state_dict(checkpoint)).to(device)
 
     def gray(self, frames: np.ndarray) -> np.ndarray:
         # RAFT takes RGB; the name is kept so callers treat both backends alike.
         return frames
 
     def pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Flow a -> b at the size padded to a multiple of 8 (replicate padding, as VBench's InputPadder)."""
+        """Flow a -> b, (H', W', 2) float32, at the size padded to multiples of 8 (VBench scores the padded
+        flow, so the top 5% are taken over the padded frame too)."""
         torch = self._torch
-        import torch.nn.functional as F
+        from .raft import pad_to_8
 
         def prep(x: np.ndarray) -> torch.Tensor:
-            t = torch.from_numpy(x).permute(2, 0, 1)[None].float().to(self.device)
-            return 2.0 * (t / 255.0) - 1.0
+            return torch.from_numpy(np.ascontiguousarray(x)).to(self.device).permute(2, 0, 1)[None].float()
 
-        ta, tb = prep(a), prep(b)
-        h, w = ta.shape[-2:]
-        ph, pw = (-h) % 8, (-w) % 8
-        pad = [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]
-        ta, tb = F.pad(ta, pad, mode="replicate"), F.pad(tb, pad, mode="replicate")
+        ta, tb = pad_to_8(prep(a), prep(b))
+        if min(ta.shape[-2:]) < 64:  # three 2x poolings of the 1/8-scale correlation volume need 8 cells
+            raise ValueError(f"RAFT needs frames of at least 57 x 57 pixels, got {a.shape[1]} x {a.shape[0]}")
         with torch.inference_mode():
-            flow = self.model(ta, tb, num_flow_updates=20)[-1]
+            flow = self.model(ta, tb, iters=20)
         return flow[0].permute(1, 2, 0).cpu().numpy()
 
 
@@ -133,11 +100,7 @@ def make_flow(checkpoint: str | None, device: object) -> tuple[object, str]:
     """The best available flow backend and a note saying why it was chosen."""
     if checkpoint is not None:
         try:
-            return RaftFlow(
-                checkpoint, device
-            ), "RAFT (torchvision raft_large, raft-things.pth, 20 iterations)"
-        except ImportError as e:
-            note = f"RAFT unavailable ({e}); OpenCV Farneback flow used instead, scores differ from VBench's"
+            return RaftFlow(checkpoint, device), "RAFT-large (raft-things.pth, 20 iterations), as VBench"
         except Exception as e:  # a checkpoint that does not load must not stop the run
             note = f"RAFT failed to load ({type(e).__name__}: {e}); OpenCV Farneback flow used instead"
     else:
