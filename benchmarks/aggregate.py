@@ -186,6 +186,17 @@ if how == "duckdb":
     out = aggregate(src, engine="duckdb"); votes = int(out["count"].sum())
 elif how == "pandas":
     out = aggregate(src, engine="pandas"); votes = int(out["count"].sum())
+elif how == "cli-board":
+    # What `python -m analysis leaderboard GLOB` does: the DuckDB reader, the fit and 1,000 resamples.
+    from analysis.cli import main
+    import contextlib, io
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        main(["leaderboard", src, "--resamples", "1000", "--seed", "0"])
+    out, votes = [0], 1
+elif how == "python-board":
+    # The same board from Python: read_votes (pandas engine) + leaderboard on the battles frame.
+    from analysis import leaderboard, read_votes
+    out = leaderboard(read_votes(src), resamples=1000, seed=0); votes = int(out.attrs["report"]["rows_used"])
 elif how == "groupby":
     out = pd.read_parquet(sorted(__import__("glob").glob(src))).groupby(["model_a", "model_b", "winner"]).size()
     votes = int(out.sum())
@@ -213,6 +224,15 @@ def simulated_rows(src: str, n_votes: int, n_files: int, sim_s: float, write_s: 
     rows.append(Row(f"aggregate(glob, engine='duckdb'), {n_votes:,} votes", median(times), fmt_spread(times),
                     note=f"peak RSS {peak / 1e9:.2f} GB (goal < 2 GB: {verdict}; VmHWM {hwm / 1e9:.2f} GB); "
                          f"{cells:,} cells; child process, imports alone {floor / 1e9:.2f} GB"))
+    boards = {how: run_peak(src, how) for how in ("cli-board", "python-board")}
+    cli_s, cli_rss = boards["cli-board"][0]["seconds"], boards["cli-board"][1]
+    for how, label in (("cli-board", "board from the CLI: leaderboard GLOB (DuckDB reader), 1,000 resamples"),
+                       ("python-board", "board from Python: leaderboard(read_votes(GLOB)), 1,000 resamples")):
+        report, rss = boards[how]
+        ratio = "" if how == "cli-board" else (
+            f"; {report['seconds'] / cli_s:.2f}x the CLI's time, {rss / cli_rss:.2f}x its memory (goal <= 2x)")
+        rows.append(Row(f"{label}, {n_votes:,} votes", report["seconds"], "1 run",
+                        note=f"peak RSS {rss / 1e9:.2f} GB{ratio}"))
     if not quick:
         for how, label in (("pandas", "aggregate(glob, engine='pandas')"),
                            ("groupby", "baseline: pd.read_parquet(files).groupby(keys).size()")):
