@@ -14,17 +14,19 @@ pairwise 95% intervals as if each were the only one finds "differences" by chanc
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.special import expit
+from statsmodels.stats.multitest import multipletests
 
 from . import bt, intervals
-from .frames import attached
 from .ratings import Ratings, model_index, rate
+from .results import Result
 from .vocab import check_level
 from .votes import OUTCOMES, WINNERS, read_votes
 
@@ -91,36 +93,30 @@ def score_test(y: np.ndarray, m: np.ndarray, p: np.ndarray, var: np.ndarray) -> 
     return z, 2 * stats.norm.sf(np.abs(z))
 
 
-def _resolve_ratings(data: Any, ratings: Ratings | None, rate_opts: dict[str, Any]) -> Ratings:
-    if ratings is not None:
+def _fitted(ratings: Any, func: str) -> Ratings:
+    """``ratings`` if it is a fitted :class:`Ratings`; raw data is refused (no silent refit with hidden options)."""
+    if isinstance(ratings, Ratings):
         return ratings
-    if isinstance(data, Ratings):
-        return data
-    if data is None:
-        raise ValueError("pass data (votes, counts, a path or a dataset name) or ratings=")
-    return rate(data, **rate_opts)
+    raise TypeError(f"{func}() takes a fitted Ratings, not {type(ratings).__name__}: call "
+                    f"ratings = analysis.rate(data, ...) first (choosing recipe=, ties=, ci=, ...) and pass it")
 
 
 # ---------------------------------------------------------------------------------------------- head to head
 
 
-def head_to_head(data: Any, a: str, b: str, *, ratings: Ratings | None = None, level: float = 0.95,
-                 **rate_opts: Any) -> pd.DataFrame:
+def head_to_head(ratings: Ratings, a: str, b: str, *, level: float = 0.95) -> pd.DataFrame:
     """Is ``a`` really better than ``b``? Their record, the model's prediction, and the residual with a test.
 
     Parameters
     ----------
-    data
-        Battles, counts, a votes path or a dataset name (anything :func:`analysis.rate` accepts), or a
-        :class:`Ratings`.
+    ratings
+        A Bradley-Terry :class:`Ratings` from :func:`analysis.rate` (its votes, fit and draws or covariance are
+        reused). Raw votes raise ``TypeError``: fit once with the options you mean, then compare.
     a, b
         Model names; a name that is not on the board raises ``KeyError`` naming close matches.
-    ratings
-        A fitted :class:`Ratings` to reuse (then ``data`` may be None and ``rate_opts`` are ignored).
     level
-        Level of the interval of the predicted probability (percentiles of the rating draws).
-    **rate_opts
-        Options of :func:`analysis.rate` (``recipe=``, ``resamples=``, ``seed=``, ...).
+        Confidence level of the intervals of the predicted probability (percentiles of the rating draws) and
+        of the rating difference.
 
     Returns
     -------
@@ -131,15 +127,16 @@ def head_to_head(data: Any, a: str, b: str, *, ratings: Ratings | None = None, l
         pred_lower, pred_upper, residual (observed - predicted), z and p_value (score test of the residual,
         two-sided), p_value_exact (exact binomial test of y successes in m trials against the prediction; NaN
         under ``ties="half"`` when the pair had ties, since a half-win score is not binomial),
-        rating_diff (Elo points, a - b) with diff_lower / diff_upper.
+        rating_diff (Elo points, a - b) with diff_lower / diff_upper. ``attrs`` (provenance strings): ties,
+        units, and a note when the two never met.
 
     Notes
     -----
     The prediction is fitted on these same votes too, so a large residual means the pair disagrees with what
     the rest of the board implies; on a pair that holds most of both models' votes the test is conservative.
     """
+    fit_r = _fitted(ratings, "head_to_head")
     level = check_level(level)
-    fit_r = _resolve_ratings(data, ratings, rate_opts)
     fit = _need_fit(fit_r)
     models = fit_r.models
     ia, ib = model_index(models, a), model_index(models, b)
@@ -175,7 +172,7 @@ def head_to_head(data: Any, a: str, b: str, *, ratings: Ratings | None = None, l
         "p_value_exact": p_exact, "rating_diff": diff[0], "diff_lower": diff[1], "diff_upper": diff[2],
     }
     out = pd.DataFrame([row])
-    out.attrs.update(ties=fit.ties, level=level, units="Elo points (rating_diff); probabilities (others)")
+    out.attrs.update(ties=str(fit.ties), units="Elo points (rating_diff); probabilities (others)")
     if m == 0:
         out.attrs["note"] = f"{a!r} and {b!r} never met: the prediction comes from the rest of the board"
     return out
@@ -213,23 +210,23 @@ def _difference(ratings: Ratings, ia: int, ib: int, level: float) -> tuple[float
 # ---------------------------------------------------------------------------------------------- win matrices
 
 
-def win_matrices(data: Any = None, *, ratings: Ratings | None = None, **rate_opts: Any) -> pd.DataFrame:
+def win_matrices(ratings: Ratings) -> pd.DataFrame:
     """Observed and predicted scores for every pair of models that met, both ways round (long form).
 
     Parameters
     ----------
-    data, ratings, **rate_opts
-        As in :func:`head_to_head`.
+    ratings
+        A Bradley-Terry :class:`Ratings` from :func:`analysis.rate` (raw votes raise ``TypeError``).
 
     Returns
     -------
     pandas.DataFrame
         One row per (model_a, model_b) that met, in both orientations: n (votes), observed (model_a's score
         under the fit's tie rule), predicted (model-implied), residual, z (standardised residual). Pairs that
-        never met are absent; the predicted matrix for all pairs is :func:`analysis.win_matrix`.
-        ``attrs["order"]``: models by rating, for :func:`pivot_matrix`.
+        never met are absent; the predicted matrix for all pairs is :func:`analysis.win_matrix`. Rows are in
+        rating order (model_a, then model_b), which :func:`pivot_matrix` keeps. ``attrs["ties"]``: the tie rule.
     """
-    fit_r = _resolve_ratings(data, ratings, rate_opts)
+    fit_r = _fitted(ratings, "win_matrices")
     g = group_predictions(_need_fit(fit_r))
     # Pool showing orders (ordered tables) into unordered pairs first.
     key_a = np.minimum(g["model_a"].to_numpy(object), g["model_b"].to_numpy(object))
@@ -257,15 +254,18 @@ def win_matrices(data: Any = None, *, ratings: Ratings | None = None, **rate_opt
     order = [str(fit_r.models[k]) for k in np.argsort(-fit_r.ratings, kind="stable")]
     out = out.sort_values(["model_a", "model_b"], key=lambda s: s.map({mm: r for r, mm in enumerate(order)}),
                           ignore_index=True)
-    out.attrs.update(order=order, ties=fit_r.fit.ties)
+    out.attrs["ties"] = str(fit_r.fit.ties)
     return out
 
 
 def pivot_matrix(table: pd.DataFrame, value: str = "observed") -> pd.DataFrame:
-    """Wide matrix (rows model_a, columns model_b, rating order) of one column of :func:`win_matrices`."""
+    """Wide matrix of one column of :func:`win_matrices`: rows model_a, columns model_b, in the table's order.
+
+    :func:`win_matrices` lists model_a in rating order, so the matrix is in rating order too.
+    """
     if value not in table.columns:
         raise KeyError(f"no column {value!r}; choose one of {[c for c in table.columns if c not in ('model_a',)]}")
-    order = table.attrs.get("order") or sorted(set(table["model_a"]) | set(table["model_b"]))
+    order = list(dict.fromkeys([*table["model_a"], *table["model_b"]]))
     wide = table.pivot(index="model_a", columns="model_b", values=value)
     return wide.reindex(index=order, columns=order).rename_axis(index="model_a", columns="model_b")
 
@@ -299,9 +299,46 @@ def _board_inputs(obj: Any, rating: str, lower: str, upper: str, se: str, level:
     return [str(m) for m in obj["model"]], r, None, np.diag(s**2), note
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class Tiers(Result):
+    """Tiers of models that cannot be told apart (:func:`tiers`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model, by rating: model, rating (Elo points), se, tier (1 = top), tier_size, n_tied (how
+        many other models it cannot be told apart from).
+    pairs : pandas.DataFrame
+        One row per pair, model_a rated higher: difference (Elo points), se, t, p_value (unadjusted),
+        p_adjusted, different (p_adjusted < 1 - level).
+    method : "max-t" or "holm".
+    level : the simultaneous confidence level.
+    critical : the max-t critical value (NaN for Holm).
+    n_tiers : number of tiers.
+    note : how the joint uncertainty was obtained when it was approximated (a board frame), else "".
+    """
+
+    pairs: pd.DataFrame
+    method: str
+    level: float
+    critical: float
+    n_tiers: int
+    note: str = ""
+
+    title = "tiers"
+
+    def summary(self) -> pd.Series:
+        """method, level, models, tiers, pairs, pairs told apart, critical value (max-t), note."""
+        return pd.Series({
+            "method": self.method, "level": self.level, "models": len(self.table), "tiers": self.n_tiers,
+            "pairs": len(self.pairs), "pairs_different": int(self.pairs["different"].sum()),
+            "critical": self.critical, "note": self.note,
+        }, name=self.title, dtype=object)
+
+
 def tiers(board_or_ratings: Ratings | pd.DataFrame, level: float = 0.95, method: str = "max-t", *,
           rating: str = "rating", lower: str = "lower", upper: str = "upper", se: str = "se",
-          draws: int = 4000, seed: int | None = 0) -> pd.DataFrame:
+          draws: int = 4000, seed: int | None = 0) -> Tiers:
     """Groups of models that cannot be told apart, with the error rate controlled over all pairs at once.
 
     Parameters
@@ -309,7 +346,7 @@ def tiers(board_or_ratings: Ratings | pd.DataFrame, level: float = 0.95, method:
     board_or_ratings
         A :class:`Ratings` (preferred: its bootstrap draws or covariance give the joint uncertainty of all
         ratings) or a board frame with ``rating`` and ``se`` (or ``lower``/``upper`` at ``level``) columns,
-        whose ratings are then treated as independent (an approximation, noted in ``attrs``).
+        whose ratings are then treated as independent (an approximation, noted in ``Tiers.note``).
     level
         Simultaneous confidence level: with probability about ``level`` no pair of equally rated models is
         declared different.
@@ -326,13 +363,13 @@ def tiers(board_or_ratings: Ratings | pd.DataFrame, level: float = 0.95, method:
 
     Returns
     -------
-    pandas.DataFrame
-        model, rating (Elo points), se, tier (1 = top), tier_size, n_tied (how many other models it cannot be
-        told apart from), sorted by rating. A model joins the current tier when it is not distinguishable from
-        any model already in it, so within a tier no pair differs; a model can still be tied with a neighbour
-        across a tier boundary (see the pairs table). ``attrs["pairs"]``: one row per pair, model_a rated
-        higher, with difference, se, t, p_value (unadjusted), p_adjusted and different (p_adjusted < 1 -
-        level); ``attrs["critical"]``: the max-t critical value (NaN for Holm).
+    Tiers
+        ``.table``: model, rating (Elo points), se, tier (1 = top), tier_size, n_tied (how many other models it
+        cannot be told apart from), sorted by rating. A model joins the current tier when it is not
+        distinguishable from any model already in it, so within a tier no pair differs; a model can still be
+        tied with a neighbour across a tier boundary (see ``.pairs``). ``.pairs``: one row per pair, model_a
+        rated higher, with difference, se, t, p_value (unadjusted), p_adjusted and different (p_adjusted < 1 -
+        level); ``.critical``: the max-t critical value (NaN for Holm); ``.n_tiers``, ``.method``, ``.level``.
     """
     if method not in ("max-t", "holm"):
         raise ValueError(f"method must be 'max-t' or 'holm', not {method!r}")
@@ -379,20 +416,14 @@ def tiers(board_or_ratings: Ratings | pd.DataFrame, level: float = 0.95, method:
         "tier": tier[order], "n_tied": tied[order],
     })
     out.insert(4, "tier_size", out.groupby("tier")["tier"].transform("size"))
-    out.attrs.update(pairs=attached(pairs), method=method, level=level, critical=crit, n_tiers=int(tier.max()))
-    if note:
-        out.attrs["note"] = note
-    return out
+    out.attrs["method"] = method
+    return Tiers(table=out, pairs=pairs, method=method, level=level, critical=crit, n_tiers=int(tier.max()),
+                 note=note or "")
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (monotone, capped at 1)."""
-    n = len(p)
-    idx = np.argsort(p, kind="stable")
-    adj = np.maximum.accumulate(np.minimum(1.0, (n - np.arange(n)) * p[idx]))
-    out = np.empty(n)
-    out[idx] = adj
-    return out
+    """Holm step-down adjusted p-values (statsmodels' ``multipletests``: monotone, capped at 1)."""
+    return multipletests(p, method="holm")[1]
 
 
 def _max_t(d: np.ndarray, ia: np.ndarray, ib: np.ndarray, est: np.ndarray, sd: np.ndarray, level: float):
@@ -461,7 +492,7 @@ def _group_counts(battles: pd.DataFrame, by: str) -> pd.DataFrame:
     return counts.drop(columns="winner")[[by, "model_a", "model_b", "outcome", "count"]]
 
 
-def _board_rows(counts: pd.DataFrame, rate_opts: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+def _board_rows(counts: pd.DataFrame, rate_opts: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
     """A board (model, rating, lower, upper, se, rank, n_battles) for one subset, or an empty frame and why."""
     cols = ["model", "rating", "lower", "upper", "se", "rank", "n_battles"]
     counts = counts[counts["count"] > 0]
@@ -494,7 +525,16 @@ def _stack(frames: list[pd.DataFrame], keys: list[dict[str, Any]], notes: list[s
     return out
 
 
-def by_category(data: Any, by: str = "category", **rate_opts: Any) -> pd.DataFrame:
+def _rate_options(rate_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if rate_options is None:
+        return {}
+    if not isinstance(rate_options, Mapping):
+        raise TypeError(f"rate_options must be a mapping of analysis.rate keywords, such as {{'ci': 'model'}}, "
+                        f"not {type(rate_options).__name__}")
+    return dict(rate_options)
+
+
+def by_category(data: Any, by: str = "category", *, rate_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """One board per value of a column (category, tag, language, ...), stacked in long form.
 
     Parameters
@@ -503,16 +543,18 @@ def by_category(data: Any, by: str = "category", **rate_opts: Any) -> pd.DataFra
         Battles (or a path) with the column ``by``, or counts aggregated with ``by=``.
     by
         The column that splits the votes.
-    **rate_opts
-        Options of :func:`analysis.rate` for every sub-board (e.g. ``anchor=``, ``resamples=``, ``seed=``).
+    rate_options
+        Keyword arguments of :func:`analysis.rate` for every sub-board, e.g. ``{"ci": "model"}`` or
+        ``{"anchor": {"Mochi 1": 1000}, "resamples": 200, "seed": 0}``; default: rate's defaults.
 
     Returns
     -------
     pandas.DataFrame
         ``by``, model, rating, lower, upper, se (Elo points), rank, n_battles, note. A value whose votes cannot
         be rated (a disconnected graph, a model that never lost) gives one row with model <NA> and the reason
-        in ``note``; ``attrs["notes"]`` lists them.
+        in ``note`` (empty for the others). ``attrs["by"]``: the column.
     """
+    rate_opts = _rate_options(rate_options)
     counts = _counts_by(data, by)
     frames, keys, notes = [], [], []
     for value, sub in counts.groupby(by, observed=True, sort=True):
@@ -523,13 +565,12 @@ def by_category(data: Any, by: str = "category", **rate_opts: Any) -> pd.DataFra
     if not frames:
         raise ValueError(f"no votes with a value in column {by!r}")
     out = _stack(frames, keys, notes)
-    out.attrs["notes"] = {str(k[by]): n for k, n in zip(keys, notes, strict=True) if n}
-    out.attrs["by"] = by
+    out.attrs["by"] = str(by)
     return out
 
 
 def by_period(data: Any, freq: str = "W", window: int | str = 1, *, time: str = "timestamp",
-              **rate_opts: Any) -> pd.DataFrame:
+              rate_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Rolling boards over time: one board per period, fitted on the votes of the last ``window`` periods.
 
     Parameters
@@ -543,18 +584,20 @@ def by_period(data: Any, freq: str = "W", window: int | str = 1, *, time: str = 
         board), or ``"expanding"``: everything up to the period (the board as it stood then).
     time
         The timestamp column.
-    **rate_opts
-        Options of :func:`analysis.rate`. With ``anchor="mean"`` (default) the gauge moves when models enter or
-        leave; anchor a model that is present throughout (``anchor={name: value}``) for trajectories.
+    rate_options
+        Keyword arguments of :func:`analysis.rate` for every board, e.g. ``{"ci": "model"}``. With
+        ``anchor="mean"`` (default) the gauge moves when models enter or leave; anchor a model that is present
+        throughout (``{"anchor": {name: value}}``) for trajectories.
 
     Returns
     -------
     pandas.DataFrame
         period (pandas Period), start, end (the window's first and last day), model, rating, lower, upper, se
         (Elo points), rank, n_battles, note. Every period from the first vote to the last is present: a window
-        without votes is one row with model <NA>, n_battles 0 and note "no votes" (listed in
-        ``attrs["empty"]``), not a gap.
+        without votes is one row with model <NA>, n_battles 0 and note "no votes", not a gap. ``attrs``
+        (provenance strings): freq, window.
     """
+    rate_opts = _rate_options(rate_options)
     if not (window == "expanding" or (isinstance(window, int) and window >= 1)):
         raise ValueError(f"window must be a positive number of periods or 'expanding', not {window!r}")
     battles = read_votes(data)
@@ -568,7 +611,7 @@ def by_period(data: Any, freq: str = "W", window: int | str = 1, *, time: str = 
     battles["_period"] = ts.dt.to_period(freq)
     counts = _group_counts(battles, "_period")
     periods = pd.period_range(battles["_period"].min(), battles["_period"].max(), freq=battles["_period"].dt.freq)
-    frames, keys, notes, empty = [], [], [], []
+    frames, keys, notes = [], [], []
     for pos, period in enumerate(periods):
         first = 0 if window == "expanding" else max(0, pos - int(window) + 1)
         span = periods[first : pos + 1]
@@ -578,11 +621,8 @@ def by_period(data: Any, freq: str = "W", window: int | str = 1, *, time: str = 
         frames.append(board)
         keys.append({"period": period, "start": span[0].start_time, "end": period.end_time.normalize()})
         notes.append(note)
-        if note == "no votes":
-            empty.append(str(period))
     out = _stack(frames, keys, notes)
-    out.attrs.update(freq=freq, window=window, empty=empty,
-                     notes={str(k["period"]): n for k, n in zip(keys, notes, strict=True) if n})
+    out.attrs.update(freq=str(freq), window=str(window))
     return out
 
 
@@ -621,6 +661,7 @@ def trajectories(boards: pd.DataFrame, models: Sequence[str] | None = None, *, t
 
 
 __all__ = [
+    "Tiers",
     "by_category",
     "by_period",
     "group_predictions",

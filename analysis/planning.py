@@ -18,6 +18,7 @@ bootstrap measures; without ties it is the model-based ``c' H^+ c``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,13 +30,13 @@ from scipy import stats
 from scipy.special import expit
 
 from . import bt
-from .frames import attached
 from .ratings import Ratings, model_index
+from .results import Result
 
 ALLOCATIONS = ("model", "pair", "arena")
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays, and sits in a plan's attrs
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
 class Design:
     """An arena's pairing and truth: who meets whom how often, and the strengths that set each vote's information.
 
@@ -139,9 +140,21 @@ def design_from_ratings(ratings: Ratings) -> Design:
                   factor=ratings.factor, anchor=anchor, source="ratings", tie=tie)
 
 
+def _anchor_model(anchor: str | Mapping[str, float] | None, models: pd.Index) -> int | None:
+    """Index of the anchored model: None / "mean" for the mean gauge, a model name, or ``{model: value}``."""
+    if anchor is None or (isinstance(anchor, str) and anchor == "mean"):
+        return None
+    if isinstance(anchor, Mapping):
+        if len(anchor) != 1:
+            raise ValueError(f"anchor must fix one model, {{model: value}}, not {dict(anchor)!r}")
+        anchor = str(next(iter(anchor)))
+    return model_index(models, anchor)
+
+
 def design_from_board(board: pd.DataFrame, *, model: str = "model", rating: str | None = None,
                       appearances: str = "appearances", total_votes: float | None = None,
-                      anchor: str | None = None, scale: float = 400.0, base: float = 10.0) -> Design:
+                      anchor: str | Mapping[str, float] | None = None, scale: float = 400.0,
+                      base: float = 10.0) -> Design:
     """A design from a published board: its ratings as the truth and a balanced pairing by appearances.
 
     Parameters
@@ -152,7 +165,9 @@ def design_from_board(board: pd.DataFrame, *, model: str = "model", rating: str 
     total_votes
         Votes in the arena; default half the sum of appearances.
     anchor
-        Model whose rating is fixed (intervals relative to it, as Artificial Analysis publishes); None: the mean.
+        The gauge: ``"mean"`` or None (intervals relative to the mean), or the model whose rating is fixed, as a
+        name or ``{model: value}`` (intervals relative to it, as Artificial Analysis publishes; the value does
+        not change a width).
     """
     rating = rating or ("rating" if "rating" in board.columns else "elo")
     missing = [c for c in (model, rating, appearances) if c not in board.columns]
@@ -164,7 +179,7 @@ def design_from_board(board: pd.DataFrame, *, model: str = "model", rating: str 
     app = board[appearances].to_numpy(float)
     total = app.sum() / 2 if total_votes is None else float(total_votes)
     i, j, n = balanced_pairing(app, total)
-    idx = None if anchor is None else model_index(models, anchor)
+    idx = _anchor_model(anchor, models)
     return Design(models=models, theta=(r - r.mean()) / factor, i=i, j=j, n=n, factor=factor, anchor=idx,
                   source="board")
 
@@ -261,6 +276,41 @@ def _power(gap: float, sd: np.ndarray, level: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- plan
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class VotePlan(Result):
+    """How many votes a goal needs (:func:`plan_votes`), with what :func:`simulate_plan` needs to check it.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row: goal, model, versus, allocation, from_scratch, votes_now, current, target, gap, votes_needed,
+        achieved, floor, note (see :func:`plan_votes`).
+    curve : pandas.DataFrame
+        extra_votes, sd, width (and power for a separation goal) over a log grid of added votes.
+    design : Design
+        The arena planned (with the gap moved to the one asked, for a separation goal).
+    added : numpy.ndarray
+        Share of each design pair in one added vote (sums to 1).
+    contrast : numpy.ndarray
+        The contrast planned for, on the natural scale (model minus the mean, the anchor, or ``versus``).
+    level : float
+        Confidence level of the widths and of the test.
+    """
+
+    curve: pd.DataFrame
+    design: Design
+    added: np.ndarray
+    contrast: np.ndarray
+    level: float
+
+    title = "vote plan"
+
+    def summary(self) -> pd.Series:
+        """The plan's one row, plus the confidence level."""
+        row = self.table.iloc[0]
+        return pd.Series({**row.to_dict(), "level": self.level}, name=self.title, dtype=object)
+
+
 def plan_votes(
     source: Ratings | pd.DataFrame | Design,
     model: str,
@@ -273,16 +323,16 @@ def plan_votes(
     allocation: str = "model",
     from_scratch: bool = False,
     max_votes: float = 1e9,
-    **board_opts: Any,
-) -> pd.DataFrame:
+    anchor: str | Mapping[str, float] | None = None,
+) -> VotePlan:
     """Votes needed for a target interval width, or to tell two models apart at a given gap with given power.
 
     Parameters
     ----------
     source
-        A :class:`Ratings` (its observed pairing and fitted ratings), a published board with rating and
-        appearances columns (ratings taken as the truth, pairing balanced by appearances; options of
-        :func:`design_from_board` in ``board_opts``, e.g. ``anchor="Mochi 1"``), or a :class:`Design`.
+        A :class:`Ratings` (its observed pairing and fitted ratings), a published board with model, rating (or
+        elo) and appearances columns (ratings taken as the truth, pairing balanced by appearances), or a
+        :class:`Design` (:func:`design_from_board` for other columns, total votes or scale).
     model
         The model to plan for.
     target_width
@@ -301,22 +351,25 @@ def plan_votes(
         Ignore the votes already cast: the answer is then the total votes of an arena with this pairing.
     max_votes
         Search limit; a goal not reached by then is reported as unreachable (NaN votes_needed, with a note).
+    anchor
+        For a board source only: its gauge, ``"mean"`` / None or the model whose rating is fixed (a name or
+        ``{model: value}``, as in :func:`design_from_board`). A Ratings or Design carries its own gauge.
 
     Returns
     -------
-    pandas.DataFrame
-        One row: goal, model, versus, allocation, from_scratch, votes_now (in the design), current (width now,
-        Elo points, or power now), target, votes_needed (added votes, or total when ``from_scratch``),
-        achieved (width or power at votes_needed), floor (the width approached as votes grow without bound, for
-        the width goal), note. ``attrs["curve"]``: extra_votes, sd, width, power over a log grid;
-        ``attrs["design"]`` and ``attrs["added"]`` (share of each pair in an added vote) for
+    VotePlan
+        ``.table``, one row: goal, model, versus, allocation, from_scratch, votes_now (in the design), current
+        (width now, Elo points, or power now), target, gap, votes_needed (added votes, or total when
+        ``from_scratch``), achieved (width or power at votes_needed), floor (the width approached as votes grow
+        without bound, for the width goal), note. ``.curve``: extra_votes, sd, width, power over a log grid;
+        ``.design``, ``.added`` (share of each pair in an added vote) and ``.contrast`` for
         :func:`simulate_plan`.
     """
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
     if (target_width is None) == (gap is None and versus is None):
         raise ValueError("give target_width= (interval goal) or versus= / gap= (separation goal), not both")
-    design = _design(source, board_opts)
+    design = _design(source, anchor)
     im = model_index(design.models, model)
     iv = None if versus is None else model_index(design.models, versus)
     if iv == im:
@@ -369,15 +422,13 @@ def plan_votes(
         "floor": floor, "note": note,
     }
     out = pd.DataFrame([row])
-    # Tables and vectors in attrs as an AttachedFrame and tuples, so plans can still be concatenated.
-    out.attrs.update(curve=attached(curve), design=design, added=tuple(map(float, added)), level=level,
-                     contrast=tuple(map(float, c)),
-                     units="Elo points (widths, gap); votes")
-    return out
+    out.attrs["units"] = "Elo points (widths, gap); votes"
+    return VotePlan(table=out, curve=curve, design=design, added=np.asarray(added, float), contrast=c,
+                    level=level)
 
 
 def expected_intervals(source: Ratings | pd.DataFrame | Design, *, level: float = 0.95,
-                       **board_opts: Any) -> pd.DataFrame:
+                       anchor: str | Mapping[str, float] | None = None) -> pd.DataFrame:
     """Model-based interval half-widths every model would have under a design (Elo points).
 
     Parameters
@@ -385,6 +436,8 @@ def expected_intervals(source: Ratings | pd.DataFrame | Design, *, level: float 
     source
         As in :func:`plan_votes`; a published board gives the widths its appearances imply if the pairing were
         balanced (e.g. to set against the published 95% intervals).
+    anchor
+        For a board source: its gauge, as in :func:`plan_votes`.
 
     Returns
     -------
@@ -393,7 +446,7 @@ def expected_intervals(source: Ratings | pd.DataFrame | Design, *, level: float 
         the anchor when there is one, whose width is then 0). With ties (half wins) the covariance is the
         sandwich ``H^+ J H^+``, which is what a vote bootstrap estimates; without ties it is ``H^+``.
     """
-    design = _design(source, board_opts)
+    design = _design(source, anchor)
     k = len(design.models)
     info = _laplacian(k, design.i, design.j, design.n * design.curvature)
     h_plus = np.linalg.inv(info + np.ones((k, k)) / k) - np.ones((k, k)) / k  # = H^+ on the mean-zero subspace
@@ -408,15 +461,15 @@ def expected_intervals(source: Ratings | pd.DataFrame | Design, *, level: float 
                          "votes": _appearances(design), "se": se, "half_width": z * se})
 
 
-def _design(source: Any, board_opts: dict[str, Any]) -> Design:
+def _design(source: Any, anchor: str | Mapping[str, float] | None) -> Design:
+    if isinstance(source, Design | Ratings) and anchor is not None:
+        raise TypeError(f"anchor= applies to a board source only; a {type(source).__name__} carries its own gauge")
     if isinstance(source, Design):
         return source
     if isinstance(source, Ratings):
-        if board_opts:
-            raise TypeError(f"options {sorted(board_opts)} apply to a board source only")
         return design_from_ratings(source)
     if isinstance(source, pd.DataFrame):
-        return design_from_board(source, **board_opts)
+        return design_from_board(source, anchor=anchor)
     raise TypeError(f"source must be a Ratings, a board DataFrame or a Design, not {type(source).__name__}")
 
 
@@ -444,14 +497,14 @@ def _search(value, reached, start: float, max_votes: float) -> tuple[float | Non
 # ---------------------------------------------------------------------------------------------- simulation check
 
 
-def simulate_plan(plan: pd.DataFrame, votes: float | None = None, *, replications: int = 200,
+def simulate_plan(plan: VotePlan, votes: float | None = None, *, replications: int = 200,
                   seed: int | None = 0) -> pd.DataFrame:
     """Check a plan by simulation: draw the planned arena many times, refit, and measure width and power.
 
     Parameters
     ----------
     plan
-        Output of :func:`plan_votes`.
+        A :class:`VotePlan` from :func:`plan_votes`.
     votes
         Added votes to simulate (default the plan's ``votes_needed``).
     replications, seed
@@ -473,11 +526,10 @@ def simulate_plan(plan: pd.DataFrame, votes: float | None = None, *, replication
     (rounded) and each pair's outcomes are drawn from the design: win, loss, tie with probabilities
     ``p - t/2, 1 - p - t/2, t`` (t the pair's tie share), so the expected score is the model's p.
     """
-    design: Design = plan.attrs["design"]
-    added = np.asarray(plan.attrs["added"], dtype=float)
-    c = np.asarray(plan.attrs["contrast"], dtype=float)
-    level: float = plan.attrs["level"]
-    row = plan.iloc[0]
+    if not isinstance(plan, VotePlan):
+        raise TypeError(f"simulate_plan() takes the VotePlan that plan_votes() returns, not {type(plan).__name__}")
+    design, added, c, level = plan.design, plan.added, plan.contrast, plan.level
+    row = plan.table.iloc[0]
     extra = float(row["votes_needed"] if votes is None else votes)
     if not math.isfinite(extra):
         raise ValueError("the plan has no finite votes_needed; pass votes=")
@@ -566,6 +618,7 @@ def _appearances(design: Design) -> np.ndarray:
 __all__ = [
     "ALLOCATIONS",
     "Design",
+    "VotePlan",
     "balanced_pairing",
     "design_from_board",
     "design_from_ratings",

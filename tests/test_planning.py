@@ -9,6 +9,8 @@ import pytest
 import analysis
 from analysis import datasets
 from analysis.planning import (
+    Design,
+    VotePlan,
     balanced_pairing,
     design_from_board,
     expected_intervals,
@@ -33,13 +35,13 @@ def test_expected_intervals_reproduce_the_model_based_board(small):
 def test_width_plan_matches_simulated_width(small):
     top = small.board.model.iloc[0]
     plan = plan_votes(small, top, target_width=20.0)
-    row = plan.iloc[0]
+    row = plan.table.iloc[0]
     assert row.current > 20 > row.achieved - 1e-6 and row.votes_needed > 0
     check = simulate_plan(plan, replications=200, seed=0).iloc[0]
     assert check.fitted == 200
     assert check.width_simulated == pytest.approx(20.0, rel=0.15)
     # One vote fewer than planned must not already reach the target (the search is tight).
-    curve = plan.attrs["curve"]
+    curve = plan.curve
     assert curve.width.is_monotonic_decreasing
 
 
@@ -55,7 +57,7 @@ def test_ties_make_intervals_narrower_and_the_plan_accounts_for_it():
     np.testing.assert_allclose(planned, boot_half, rtol=0.15)
     assert (planned < 0.93 * model_half).all()
     plan = plan_votes(boot, "m0", target_width=15.0)
-    assert plan.votes_needed.iloc[0] > 0
+    assert plan.table.votes_needed.iloc[0] > 0
     check = simulate_plan(plan, replications=200, seed=3).iloc[0]
     assert check.width_simulated == pytest.approx(15.0, rel=0.15)
 
@@ -63,21 +65,21 @@ def test_ties_make_intervals_narrower_and_the_plan_accounts_for_it():
 def test_separation_plan_power_matches_simulation(small):
     a, b = small.board.model.iloc[:2]
     plan = plan_votes(small, a, versus=b, gap=30.0, power=0.8)
-    row = plan.iloc[0]
+    row = plan.table.iloc[0]
     assert row.achieved == pytest.approx(0.8, abs=1e-3) and row.gap == 30.0
     check = simulate_plan(plan, replications=300, seed=1).iloc[0]
     assert check.ratio == pytest.approx(1.0, abs=0.15)
     assert check.power_simulated == pytest.approx(0.8, abs=0.08)
     # Head-to-head votes are the most informative about this difference.
-    pair = plan_votes(small, a, versus=b, gap=30.0, allocation="pair").iloc[0]
+    pair = plan_votes(small, a, versus=b, gap=30.0, allocation="pair").table.iloc[0]
     assert pair.votes_needed < row.votes_needed
 
 
 def test_plan_already_reached_and_unreachable(small):
     top = small.board.model.iloc[0]
-    done = plan_votes(small, top, target_width=500.0).iloc[0]
+    done = plan_votes(small, top, target_width=500.0).table.iloc[0]
     assert done.votes_needed == 0 and done.note == "already reached"
-    never = plan_votes(small, top, target_width=0.5, max_votes=1e4).iloc[0]
+    never = plan_votes(small, top, target_width=0.5, max_votes=1e4).table.iloc[0]
     assert np.isnan(never.votes_needed) and "not reached" in never.note
 
 
@@ -90,6 +92,10 @@ def test_plan_bad_input(small):
         plan_votes(small, "m1", target_width=10, allocation="pair")
     with pytest.raises(ValueError, match="allocation"):
         plan_votes(small, "m1", target_width=10, allocation="everywhere")
+    with pytest.raises(TypeError, match="board source only"):
+        plan_votes(small, "m1", target_width=10, anchor="m2")
+    with pytest.raises(TypeError, match="VotePlan"):
+        simulate_plan(plan_votes(small, "m1", target_width=10).table)
 
 
 def test_balanced_pairing_matches_the_simulator_appearances():
@@ -130,7 +136,7 @@ def test_happyhorse_votes_to_separate_first_from_second(aa_board):
     gap = first.elo - second.elo  # 96.4 points on 2026-04-30
     plan = plan_votes(aa_board, first.model, versus=second.model, gap=gap, allocation="arena",
                       from_scratch=True, anchor="Mochi 1")
-    row = plan.iloc[0]
+    row = plan.table.iloc[0]
     # Measured: about 7,600 arena-wide votes with the board's exposure (HappyHorse in ~5.9% of appearances).
     assert 5000 < row.votes_needed < 12000
     check = simulate_plan(plan, replications=60, seed=0).iloc[0]
@@ -140,7 +146,7 @@ def test_happyhorse_votes_to_separate_first_from_second(aa_board):
     # Head to head, a 96-point gap (a 63% win rate) is told apart in a little over a hundred votes.
     pair = design_from_board(aa_board, anchor="Mochi 1")
     assert plan_votes(pair, first.model, versus=second.model, gap=gap, allocation="pair",
-                      from_scratch=True).votes_needed.iloc[0] < 150
+                      from_scratch=True).table.votes_needed.iloc[0] < 150
 
 
 def test_happyhorse_interval_widths_at_published_sample_sizes(aa_board):
@@ -160,6 +166,28 @@ def test_plans_concatenate_and_still_simulate(small):
     top, second = small.board.model.iloc[:2]
     one = plan_votes(small, top, target_width=20.0)
     two = plan_votes(small, top, versus=second, power=0.8)
-    both = pd.concat([one, two], ignore_index=True)
+    both = pd.concat([one.table, two.table], ignore_index=True)
     assert list(both.goal) == ["width", "separate"]
+    assert all(isinstance(v, str) for v in both.attrs.values())
     assert simulate_plan(one, replications=20, seed=1).iloc[0].fitted == 20
+
+
+def test_vote_plan_result_summary_and_notebook_view(small):
+    top = small.board.model.iloc[0]
+    plan = plan_votes(small, top, target_width=20.0)
+    assert isinstance(plan, VotePlan) and isinstance(plan.design, Design)
+    assert plan.added.sum() == pytest.approx(1.0) and plan.contrast.sum() == pytest.approx(0.0, abs=1e-12)
+    s = plan.summary()
+    assert s["goal"] == "width" and s["votes_needed"] == plan.table.votes_needed.iloc[0] and s["level"] == 0.95
+    html = plan._repr_html_()
+    assert "<table" in html and "votes_needed" in html
+    assert "vote plan" in str(plan)
+
+
+def test_board_anchor_speaks_the_vocabulary():
+    board = pd.DataFrame({"model": ["a", "b", "c"], "rating": [1100, 1050, 1000], "appearances": [300, 300, 300]})
+    by_name = expected_intervals(board, anchor="c").set_index("model").half_width
+    by_map = expected_intervals(board, anchor={"c": 1000}).set_index("model").half_width
+    pd.testing.assert_series_equal(by_name, by_map)
+    assert by_name["c"] == 0
+    assert (expected_intervals(board, anchor="mean").half_width > 0).all()
