@@ -409,7 +409,9 @@ def _splitmix(z):
     return z ^ (z >> np.uint64(31))
 
 
-_POISSON1_CDF = np.cumsum([math.exp(-1.0) / math.factorial(n) for n in range(19)])
+# ceil(F(k) * 2^53) for the Poisson(1) CDF F: compared with the top 53 bits of a random word (see _poisson1).
+_POISSON1_CDF = np.ceil(np.cumsum([math.exp(-1.0) / math.factorial(n) for n in range(19)]) * 2.0**53).astype(
+    np.uint64)
 
 
 @njit(cache=True, inline="always")
@@ -418,12 +420,14 @@ def _unit(z):
 
 
 @njit(cache=True, inline="always")
-def _poisson1(u, cdf1):
-    """Poisson(1) by inversion of one uniform: eight branch-free comparisons, a loop only past 8 (p = 1e-5)."""
-    kk = ((u >= cdf1[0]) + (u >= cdf1[1]) + (u >= cdf1[2]) + (u >= cdf1[3]) + (u >= cdf1[4]) + (u >= cdf1[5])
-          + (u >= cdf1[6]) + (u >= cdf1[7]))
+def _poisson1(z53, cdf1):
+    """Poisson(1) by inversion of a 53-bit uniform integer ``z53`` (u = z53 / 2^53): ``cdf1`` holds
+    ceil(F(k) 2^53), so ``z53 >= cdf1[k]`` is exactly ``u >= F(k)``. Eight branch-free comparisons; a loop only
+    past 8 (probability 1e-5)."""
+    kk = ((z53 >= cdf1[0]) + (z53 >= cdf1[1]) + (z53 >= cdf1[2]) + (z53 >= cdf1[3]) + (z53 >= cdf1[4])
+          + (z53 >= cdf1[5]) + (z53 >= cdf1[6]) + (z53 >= cdf1[7]))
     if kk == 8:
-        while kk < 18 and u >= cdf1[kk]:
+        while kk < 18 and z53 >= cdf1[kk]:
             kk += 1
     return kk
 
@@ -438,7 +442,7 @@ def _poisson(lam, key, slot, cdf1):
     """
     base = slot << np.uint64(24)
     if lam == 1.0:
-        return float(_poisson1(_unit(_splitmix(key ^ _splitmix(base))), cdf1))
+        return float(_poisson1(_splitmix(key ^ _splitmix(base)) >> np.uint64(11), cdf1))
     total = 0
     pieces = int(math.ceil(lam / 20.0)) if lam > 20.0 else 1
     mu = lam / pieces
@@ -472,67 +476,101 @@ def _poisson_weights(counts, keys, out, cdf1):
 
 
 @njit(cache=True)
-def _score_block(counts, s_d, s_t, i, j, x, keys, k, position, use_tau, acc, cdf1):
-    """Resampled scores of a block of resamples: each cell is read once for the whole block (the pass is then
-    bound by random-number generation, not by memory traffic). A cell holding one battle (the per-battle case)
-    takes a branch-free path with the slot's hash hoisted out of the resample loop."""
+def _score_block(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau, i, j, acc, cdf1):
+    """Resampled scores of a block of resamples, cells visited pair by pair (``order``, segments ``starts``).
+
+    Rows outer, resamples inner: each cell is read once for the block, and every inner loop runs over the
+    block's resamples in contiguous memory (vectorised by LLVM), so the pass is bound by generating the
+    Poisson draws. The theta part is summed per pair segment first and scattered to the two models once.
+    A cell with one battle (the per-battle case) takes a branch-free path with its slot hash hoisted out.
+    """
     p_x = x.shape[1]
     off_b = k + position + use_tau
     t_idx = k + position
     nb = keys.shape[0]
-    for g in range(counts.shape[0]):
-        ig = i[g]
-        jg = j[g]
-        single = -1
-        total = counts[g, 0] + counts[g, 1] + counts[g, 2]
-        if total == 1.0 and not use_tau:
-            for c in range(3):
-                if counts[g, c] == 1.0:
-                    single = c
-        if single >= 0:
-            h = _splitmix(np.uint64(3 * g + single) << np.uint64(24))
-            sdg = s_d[g, single]
+    sdv = np.zeros(nb)
+    stv = np.zeros(nb)
+    seg = np.zeros(nb)
+    xb = np.zeros((p_x, nb))
+    tb = np.zeros(nb)
+    pb = np.zeros(nb)
+    t0, t1, t2, t3, t4, t5, t6, t7 = cdf1[0], cdf1[1], cdf1[2], cdf1[3], cdf1[4], cdf1[5], cdf1[6], cdf1[7]
+    for q in range(starts.shape[0] - 1):
+        seg[:] = 0.0
+        for r in range(starts[q], starts[q + 1]):
+            g = order[r]
+            single = -1
+            if counts[g, 0] + counts[g, 1] + counts[g, 2] == 1.0 and not use_tau:
+                for c in range(3):
+                    if counts[g, c] == 1.0:
+                        single = c
+            if single >= 0:
+                h = _splitmix(np.uint64(3 * g + single) << np.uint64(24))
+                sdg = s_d[g, single]
+                # Branch-free inversion on the first eight CDF values (vectorises); the rare draw >= 8
+                # (probability 1e-5) is redone exactly below.
+                tail = 0
+                for b in range(nb):
+                    z = _splitmix(keys[b] ^ h) >> np.uint64(11)
+                    kk = ((z >= t0) + (z >= t1) + (z >= t2) + (z >= t3) + (z >= t4) + (z >= t5) + (z >= t6)
+                          + (z >= t7))
+                    tail += kk == 8
+                    sdv[b] = (kk - 1.0) * sdg
+                if tail:
+                    for b in range(nb):
+                        z = _splitmix(keys[b] ^ h) >> np.uint64(11)
+                        sdv[b] = (float(_poisson1(z, cdf1)) - 1.0) * sdg
+            else:
+                for b in range(nb):
+                    sd = 0.0
+                    st = 0.0
+                    for c in range(3):
+                        lam = counts[g, c]
+                        if lam > 0:
+                            delta = _poisson(lam, keys[b], np.uint64(3 * g + c), cdf1) - lam
+                            sd += delta * s_d[g, c]
+                            st += delta * s_t[g, c]
+                    sdv[b] = sd
+                    stv[b] = st
+                if use_tau:
+                    for b in range(nb):
+                        tb[b] += stv[b]
             for b in range(nb):
-                delta = float(_poisson1(_unit(_splitmix(keys[b] ^ h)), cdf1)) - 1.0
-                sd = delta * sdg
-                acc[b, ig] += sd
-                acc[b, jg] -= sd
-                if position:
-                    acc[b, k] += sd
-                for f in range(p_x):
-                    acc[b, off_b + f] += sd * x[g, f]
-            continue
-        for b in range(nb):
-            sd = 0.0
-            st = 0.0
-            for c in range(3):
-                lam = counts[g, c]
-                if lam > 0:
-                    delta = _poisson(lam, keys[b], np.uint64(3 * g + c), cdf1) - lam
-                    sd += delta * s_d[g, c]
-                    st += delta * s_t[g, c]
-            acc[b, ig] += sd
-            acc[b, jg] -= sd
-            if position:
-                acc[b, k] += sd
+                seg[b] += sdv[b]
             for f in range(p_x):
-                acc[b, off_b + f] += sd * x[g, f]
-            if use_tau:
-                acc[b, t_idx] += st
+                xf = x[g, f]
+                row = xb[f]
+                for b in range(nb):
+                    row[b] += sdv[b] * xf
+        ig = i[order[starts[q]]]
+        jg = j[order[starts[q]]]
+        for b in range(nb):
+            acc[b, ig] += seg[b]
+            acc[b, jg] -= seg[b]
+            pb[b] += seg[b]
+    for b in range(nb):
+        if position:
+            acc[b, k] += pb[b]
+        if use_tau:
+            acc[b, t_idx] += tb[b]
+        for f in range(p_x):
+            acc[b, off_b + f] += xb[f, b]
 
 
 @njit(parallel=True, cache=True)
-def _score_sums(counts, s_d, s_t, i, j, x, keys, k, position, use_tau, out, cdf1, block):
+def _score_sums(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau, i, j, out, cdf1, n_blocks):
     """One-step bootstrap scores: out[b] = sum over cells and outcomes of (n* - n) * (per-vote score) * z.
 
     n* ~ Poisson(n) for the same (resample, cell, outcome) slot as :func:`_poisson_weights`, so resample b has
     the same weights here and there. Threads take disjoint blocks of resamples.
     """
-    n_blocks = (keys.shape[0] + block - 1) // block
+    size = (keys.shape[0] + n_blocks - 1) // n_blocks
     for q in prange(n_blocks):
-        lo = q * block
-        hi = min(keys.shape[0], lo + block)
-        _score_block(counts, s_d, s_t, i, j, x, keys[lo:hi], k, position, use_tau, out[lo:hi], cdf1)
+        lo = q * size
+        hi = min(keys.shape[0], lo + size)
+        if lo < hi:
+            _score_block(counts, s_d, s_t, order, starts, x, keys[lo:hi], k, position, use_tau, i, j, out[lo:hi],
+                         cdf1)
 
 
 @njit(cache=True)
@@ -1018,9 +1056,12 @@ def bootstrap(
             scores = w @ u
         else:
             scores = np.zeros((resamples, p))
+            key = tab.i * k + tab.j
+            order = np.argsort(key, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(key[order]) != 0, True]).astype(np.int64)
             _score_sums(np.ascontiguousarray(tab.counts), np.ascontiguousarray(s_d), np.ascontiguousarray(s_t),
-                        tab.i, tab.j, tab.x, keys, k, int(fit.position), int(fit.tau is not None), scores,
-                        _POISSON1_CDF, 32)
+                        order, starts, tab.x, keys, k, int(fit.position), int(fit.tau is not None), tab.i, tab.j,
+                        scores, _POISSON1_CDF, max(1, min(resamples // 64, 2 * get_num_threads())))
         step = np.zeros((resamples, p))
         step[:, free] = scipy.linalg.cho_solve(chol, scores[:, free].T).T
         out = _split(fit, base + step)
