@@ -97,7 +97,8 @@ def run_arena_rank(pairs, outcomes, features, weights, n_models, *, reg=0.0, gto
         proc = subprocess.run([python, str(Path(__file__).resolve()), "--worker", str(src), str(dst)],
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
-            return f"arena-rank worker failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}"
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            return f"arena-rank worker failed: {last}"
         with np.load(dst) as z:
             return {key: z[key] for key in z.files}
 
