@@ -57,6 +57,7 @@ from .votes import (
 )
 
 __all__ = [
+    "PROVENANCE",
     "DATASETS",
     "ENV_VAR",
     "Dataset",
@@ -69,6 +70,7 @@ __all__ = [
     "name_mapping",
     "published_aa_t2v_2026_04_30",
     "published_chatbot_arena_2024_08_14",
+    "provenance",
     "published_vbench",
     "ratings_to_pairwise",
     "t2vscore_tvge",
@@ -76,6 +78,8 @@ __all__ = [
 ]
 
 ENV_VAR = "VIDEO_ARENA_DATA"
+# Where a published number comes from, carried beside it by every published-figures table in data/.
+PROVENANCE = ("sampled_by", "evaluated_by", "source", "date", "sample_size")
 _REPO = Path(__file__).resolve().parents[1]
 # Published figures that the repository itself carries (small CSVs with a source column).
 _REPO_DATA = _REPO / "data"
@@ -710,8 +714,10 @@ def published_vbench(path: str | os.PathLike | None = None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         model, source_code (A, B, A+B, D, E), verified (yes / self-reported / no), the 16 VBench dimension
-        scores (subject_consistency ... overall_consistency), total_score, quality_score, semantic_score, and
-        source (the citation of source_code).
+        scores (subject_consistency ... overall_consistency), total_score, quality_score, semantic_score, the
+        provenance columns (:data:`PROVENANCE`: sampled_by and evaluated_by, as VBench's leaderboard separates
+        who generated the videos from who scored them, ``unknown`` where the source does not say; date of the
+        source; sample_size, empty where not published) and source (the citation of source_code).
 
     Notes
     -----
@@ -736,7 +742,8 @@ def published_aa_t2v_2026_04_30(path: str | os.PathLike | None = None) -> pd.Dat
     pandas.DataFrame
         date, modality, model, creator, elo, ci95_minus, ci95_plus (published offsets), ci_lower, ci_upper
         (absolute bounds), rank (Int64; <NA> for 7 models listed but no longer current), appearances, wins,
-        win_rate, source.
+        win_rate, sampled_by (Artificial Analysis generates the clips), evaluated_by (its arena voters),
+        sample_size (the model's appearances, votes), source.
 
     Notes
     -----
@@ -766,7 +773,7 @@ def published_chatbot_arena_2024_08_14(path: str | os.PathLike | None = None) ->
     pandas.DataFrame
         date, rank, model (as published), leaderbot_name (the name in :func:`chatbot_arena_2024_08_14`),
         elo (Arena score; published here only for #1, <NA> otherwise), board_models (128), board_votes
-        (1,671,145), source.
+        (1,671,145), sampled_by, evaluated_by, sample_size (the board's votes), source.
 
     Notes
     -----
@@ -1178,3 +1185,18 @@ def as_counts(data: Any, **kwargs: Any) -> pd.DataFrame:
     if isinstance(data, str) and not looks_like_path(data):
         return load(data, form="counts")
     return aggregate(data, **kwargs)
+
+
+def provenance(published: pd.DataFrame, *, model: str = "model") -> pd.DataFrame:
+    """One row per model with :data:`PROVENANCE` (who sampled, who evaluated, source, date, sample size).
+
+    Columns a table does not have are filled with ``"unknown"``; use it to label, split or filter published
+    figures by where they come from (e.g. ``provenance(vb).query("evaluated_by == 'VBench Team'")``).
+    """
+    if model not in published.columns:
+        raise KeyError(f"provenance(): no {model!r} column; found {list(published.columns)}")
+    out = pd.DataFrame({"model": published[model].astype("string")})
+    for col in PROVENANCE:
+        values = published[col] if col in published.columns else pd.Series("unknown", index=published.index)
+        out[col] = values.astype("string").fillna("unknown").replace("", "unknown").to_numpy()
+    return out.reset_index(drop=True)

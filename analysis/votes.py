@@ -284,7 +284,7 @@ def _model_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index, np.ndarray]:
     """Codes into the distinct stripped names, and a mask of null or blank names."""
     codes, labels = _distinct(values)
     stripped = [str(v).strip() for v in labels]
-    names = pd.Index(sorted({s for s in stripped if s}), dtype=object)
+    names = pd.Index(sorted({s for s in stripped if s}), dtype="str")
     lookup = np.asarray(names.get_indexer(stripped).tolist() + [-1], dtype=np.int32)
     idx = lookup[codes]
     return idx, names, idx < 0
@@ -348,7 +348,7 @@ def _merge_names(parts: list[_Checked]) -> tuple[pd.Index, list[tuple[np.ndarray
         ia, ib = (p.ia, p.ib) if p.keep.all() else (p.ia[p.keep], p.ib[p.keep])
         seen = (np.bincount(ia, minlength=n) + np.bincount(ib, minlength=n)) > 0
         used.update(p.names[seen])
-    models = pd.Index(sorted(used), dtype=object)
+    models = pd.Index(sorted(used), dtype="str")
     recoded = []
     for p in parts:
         remap = models.get_indexer(p.names).astype(np.int32)

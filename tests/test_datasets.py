@@ -422,3 +422,19 @@ def test_download_videobench_urls_are_quoted(tmp_path, monkeypatch):
     assert len(seen) == 9 and all(u.startswith("https://raw.githubusercontent.com/Video-Bench/") for u in seen)
     assert any("video-text%20consistency.json" in u for u in seen)
     assert len(D.videobench_human(path=folder)) == 63_588
+
+
+def test_published_tables_carry_provenance():
+    from analysis.datasets import PROVENANCE, provenance
+
+    for table in (D.published_vbench(), D.published_aa_t2v_2026_04_30(),
+                  D.published_chatbot_arena_2024_08_14()):
+        assert set(PROVENANCE) - {"date"} <= set(table.columns)
+        prov = provenance(table)
+        assert len(prov) == len(table) and not prov[list(PROVENANCE)].isna().any().any()
+    vb = provenance(D.published_vbench()).set_index("model")
+    assert vb.loc["LaVie", "evaluated_by"] == "VBench Team"  # VBench++ Table II: the team ran every model
+    assert vb.loc["Goku", "sampled_by"] == "model's team"  # self-reported
+    assert vb.loc["Veo-3", "sampled_by"] == "unknown"  # a third-party snapshot does not say
+    aa = D.published_aa_t2v_2026_04_30()
+    assert (aa["sample_size"] == aa["appearances"]).all()
