@@ -249,3 +249,22 @@ def test_reproduce_refuses_non_numeric_published_ratings(folder, tmp_path, capsy
                  str(tmp_path / "r.md")]) == 2
     line = one_error_line(capsys)
     assert "'abc'" in line and "beta" in line and "rating" in line
+
+
+def test_correlate_names_bad_inputs(tmp_path, capsys):
+    from analysis.correlation import CorrelationError, correlate
+
+    human = pd.DataFrame({"model": list("abcde"), "score": [1, 2, 3, 4, 5]})
+    with pytest.raises(TypeError, match="metric must be a DataFrame or a file path"):
+        correlate(human, 5)
+    with pytest.raises(FileNotFoundError, match="human file not found"):
+        correlate(tmp_path / "x.csv", tmp_path / "y.csv")
+    metric = pd.DataFrame({"model": list("abcde"), "score": ["1", "abc", "3", "4", "5"]})
+    human.to_csv(tmp_path / "h.csv", index=False)
+    metric.to_csv(tmp_path / "m.csv", index=False)
+    with pytest.raises(CorrelationError, match="metric column 'score' has 1 non-numeric.*'abc'"):
+        correlate(tmp_path / "h.csv", tmp_path / "m.csv", ci="none")
+    assert main(["correlate", str(tmp_path / "h.csv"), str(tmp_path / "m.csv"), "--ci", "none"]) == 2
+    assert "'abc'" in one_error_line(capsys)
+    with pytest.raises(TypeError, match="aliases="):
+        correlate(human, human, model_map={"a": "b"})

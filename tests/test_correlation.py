@@ -263,7 +263,7 @@ def test_mismatched_names_are_listed_not_dropped_silently():
     assert res.attrs["unmatched"]["human_only"] == ["VideoCrafter2"]
     assert (res["n"] == 3).all()
     mapped = C.correlate(human, metric, item_cols="prompt", resamples=20, seed=0,
-                         model_map={"VideoCrafter2": "VideoCrafter-2.0"})
+                         aliases={"VideoCrafter2": "VideoCrafter-2.0"})
     assert (mapped["n"] == 4).all() and mapped.attrs["unmatched"]["human_only"] == []
 
 
@@ -426,7 +426,7 @@ def test_case_videobench_mean_rating_agrees_with_a_direct_computation():
     vbench = published_vbench().set_index("model")["imaging_quality"]
     want = scipy.stats.spearmanr(means, vbench.reindex(means.index)).statistic
     res = C.correlate(vb, published_vbench(), metric_col="imaging_quality", item_cols="item", rater_col="rater",
-                      cluster="prompt", human_scale="mean", model_map=names, ci="none")
+                      cluster="prompt", human_scale="mean", aliases=names, ci="none")
     assert res["estimate"].iloc[0] == pytest.approx(want)
 
 

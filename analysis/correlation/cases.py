@@ -76,7 +76,7 @@ def videobench_vbench(*, units: Sequence[Unit] = ("model", "pair", "vote"),
     for dim, targets in dims.groupby("source_name", sort=False)["target_name"]:
         res = correlate(vb[vb["dimension"] == dim], vbench, unit=units, method=methods, level=level,
                         human_col="score", metric_col=list(targets), item_cols="item", rater_col="rater",
-                        cluster="prompt", human_scale=human_scale, model_map=model_map, resamples=resamples,
+                        cluster="prompt", human_scale=human_scale, aliases=model_map, resamples=resamples,
                         seed=seed, case="videobench-vbench")
         res["human"] = dim
         res["metric"] = "vbench:" + res["metric"]
@@ -137,7 +137,7 @@ def genai_arena_vbench(*, methods: Sequence[CorrelationMethod] = ("spearman", "k
             metric = vbench[vbench["model"].isin(targets)]
             try:
                 res = correlate(human, metric, unit="model", method=methods, ci="fisher", level=level,
-                                human_col="elo_anony", metric_col=list(metrics), model_map=model_map, seed=seed,
+                                human_col="elo_anony", metric_col=list(metrics), aliases=model_map, seed=seed,
                                 case="genai-arena-vbench")
             except CorrelationError as err:
                 res = pd.DataFrame([{"case": "genai-arena-vbench", "unit": "model", "human": "elo_anony",

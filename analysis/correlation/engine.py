@@ -9,6 +9,7 @@ warm-started at the full fit); the full-data board comes from :func:`analysis.bt
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,8 +36,10 @@ from .options import (
 from .prepare import (
     Human,
     Metric,
+    as_frame,
     as_list,
     check_columns,
+    check_numeric,
     human_models,
     match_models,
     prepare_both,
@@ -353,10 +356,10 @@ _UNIT_FUNCS: dict[str, Callable[[Human, Metric, Context], list[dict]]] = {
 # ---------------------------------------------------------------------------------------------- public API
 
 
-@renamed(confidence="level")
+@renamed(confidence="level", model_map="aliases")
 def correlate(
-    human: pd.DataFrame,
-    metric: pd.DataFrame,
+    human: pd.DataFrame | str | os.PathLike,
+    metric: pd.DataFrame | str | os.PathLike,
     *,
     unit: Unit | Sequence[Unit] = "model",
     method: CorrelationMethod | Sequence[CorrelationMethod] = "spearman",
@@ -372,7 +375,7 @@ def correlate(
     rater_col: str | None = None,
     human_scale: HumanScale = "bt",
     metric_ties: MetricTies = "half",
-    model_map: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None,
     case: str = "",
 ) -> pd.DataFrame:
     """Agreement between human judgements and an automatic metric, with intervals.
@@ -417,7 +420,7 @@ def correlate(
     metric_ties
         Vote unit: a judgement where the metric scores both clips equally counts ``"half"`` an agreement or is
         left out (``"drop"``); either way the count is in the note.
-    model_map
+    aliases
         Human model name -> metric model name, for spellings that differ. Models on one side only are left
         out and listed in the note (and ``attrs["unmatched"]``), never dropped silently.
     case
@@ -441,12 +444,15 @@ def correlate(
         An old spelling: ``confidence=`` (now ``level=``) or a grain passed as ``level=`` (now ``unit=``).
     """
     level = check_level(level, "correlate")
+    human, metric = as_frame(human, "human"), as_frame(metric, "metric")
     units, methods = as_list(unit), as_list(method)
     hcols, mcols = as_list(human_col), as_list(metric_col)
     items, cluster_cols = as_list(item_cols), as_list(cluster) or as_list(item_cols)
     _check_options(units, methods, ci, human_scale, metric_ties, resamples)
     check_columns(human, metric, hcols, mcols, model_col, items, cluster_cols, rater_col, ci)
-    human = rename_models(human, model_col, model_map)
+    check_numeric(human, hcols, "human")
+    check_numeric(metric, mcols, "metric")
+    human = rename_models(human, model_col, aliases)
     models, match_note, unmatched = match_models(human_models(human, model_col), metric[model_col].astype(str))
     rng = np.random.default_rng(seed)
     need_pairs = bool({"pair", "vote"} & set(units)) or ("model" in units and human_scale != "mean")
@@ -508,7 +514,7 @@ def _check_options(units: list[str], methods: list[str], ci: str, scale: str, ti
 def model_scores(human: pd.DataFrame, metric: pd.DataFrame, *, human_col: str = "score", metric_col: str = "score",
                  model_col: str = "model", item_cols: str | Sequence[str] | None = None, rater_col: str | None = None,
                  cluster: str | Sequence[str] | None = None, human_scale: HumanScale = "bt",
-                 model_map: Mapping[str, str] | None = None, resamples: int = 1000, seed: int | None = None,
+                 aliases: Mapping[str, str] | None = None, resamples: int = 1000, seed: int | None = None,
                  level: float = 0.95) -> pd.DataFrame:
     """The per-model table behind the model unit: human score with its interval beside the metric score.
 
@@ -522,7 +528,7 @@ def model_scores(human: pd.DataFrame, metric: pd.DataFrame, *, human_col: str = 
         metric values), sorted by human score.
     """
     level = check_level(level, "model_scores")
-    h, m = prepare_both(human, metric, human_col, metric_col, model_col, item_cols, rater_col, cluster, model_map,
+    h, m = prepare_both(human, metric, human_col, metric_col, model_col, item_cols, rater_col, cluster, aliases,
                         need_pairs=human_scale != "mean")
     x = human_point(h, human_scale)
     out = pd.DataFrame({"model": h.models, "human": x, "human_lower": np.nan, "human_upper": np.nan,
@@ -541,7 +547,7 @@ def model_scores(human: pd.DataFrame, metric: pd.DataFrame, *, human_col: str = 
 def pair_agreement(human: pd.DataFrame, metric: pd.DataFrame, *, human_col: str = "score",
                    metric_col: str = "score", model_col: str = "model", item_cols: str | Sequence[str] | None = None,
                    rater_col: str | None = None, cluster: str | Sequence[str] | None = None,
-                   model_map: Mapping[str, str] | None = None, resamples: int = 1000, seed: int | None = None,
+                   aliases: Mapping[str, str] | None = None, resamples: int = 1000, seed: int | None = None,
                    level: float = 0.95) -> pd.DataFrame:
     """The per-pair table behind the pair unit: human preference rate with its interval beside the metric gap.
 
@@ -553,7 +559,7 @@ def pair_agreement(human: pd.DataFrame, metric: pd.DataFrame, *, human_col: str 
         metric_diff (a minus b), agree (both sides prefer the same model; NaN when either is exactly even).
     """
     level = check_level(level, "pair_agreement")
-    h, m = prepare_both(human, metric, human_col, metric_col, model_col, item_cols, rater_col, cluster, model_map,
+    h, m = prepare_both(human, metric, human_col, metric_col, model_col, item_cols, rater_col, cluster, aliases,
                         need_pairs=True)
     if h.pc is None:
         raise CorrelationError("pair_agreement needs item-level human ratings or battles")

@@ -9,8 +9,10 @@ statistics, so that a bootstrap resample of clusters is one matrix product in :m
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,6 +72,40 @@ class Metric:
     m_cnt: np.ndarray | None = None
     unmatched: int = 0  # metric videos with no human counterpart
     examples: list[str] = field(default_factory=list)
+
+
+def as_frame(data: object, side: str) -> pd.DataFrame:
+    """``data`` as a frame: a DataFrame, or a CSV / Parquet / JSON (lines) file read by its suffix."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        if not path.is_file():
+            raise FileNotFoundError(f"{side} file not found: {path}")
+        suffix = path.name.lower()
+        if suffix.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if suffix.endswith((".jsonl", ".jsonl.gz")):
+            return pd.read_json(path, lines=True)
+        if suffix.endswith(".json"):
+            return pd.read_json(path)
+        return pd.read_csv(path)
+    raise TypeError(f"correlate(): {side} must be a DataFrame or a file path (CSV, Parquet, JSON), not "
+                    f"{type(data).__name__} {data!r}")
+
+
+def check_numeric(frame: pd.DataFrame, cols: Iterable[str], side: str) -> None:
+    """Scores must be numbers: text that is not one is an error naming the column, never a dropped row."""
+    for col in cols:
+        if col not in frame.columns or pd.api.types.is_numeric_dtype(frame[col]):
+            continue
+        values = frame[col]
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = parsed.isna() & values.notna()
+        if bad.any():
+            shown = ", ".join(repr(v) for v in values[bad].unique()[:5])
+            raise CorrelationError(f"{side} column {col!r} has {int(bad.sum())} non-numeric value(s) of "
+                                   f"{len(values)} ({shown}); fix or drop those rows")
 
 
 def as_list(cols: str | Sequence[str] | None) -> list[str]:
