@@ -1,15 +1,17 @@
 """Board audit: does the Bradley-Terry model fit the votes, and is the board well identified?
 
-``diagnostics(data, fit)`` returns a dict of tidy tables, each answering one question a reviewer asks:
+``diagnostics(data, fit)`` returns a :class:`Diagnostics` of tidy tables, each answering one question a reviewer
+asks (``.table`` is the tests table; the others are attributes of the same name):
 
 =============  ============================================================================================
 tests          one row per global test: G-test and Pearson chi-square of the pair groups, G-test of
-               calibration (statistic, df, p_value)
+               calibration (statistic, df, p_value); also ``.table``
 pairs          goodness of fit per pair group: observed vs predicted score, residual, z, G contribution
 calibration    observed vs predicted score by predicted-probability bin (favourite's side, p >= 0.5)
 triads         intransitive triads of the observed pairwise majorities (a > b > c > a)
 graph          the comparison graph in one row: models, pairs, density, components, minimum degree,
-               algebraic connectivity (unweighted, vote-weighted and Fisher-information-weighted)
+               algebraic connectivity (unweighted, vote-weighted and Fisher-information-weighted), complete
+               triples (three models that all met each other), cyclic triads and their share
 components     one row per connected component with its models
 models         votes per model: n_battles, wins, losses, ties, tie_rate, opponents, component
 ties           overall tie rate (both kinds) in one row
@@ -29,6 +31,8 @@ a model that never lost) still gets them, with the reason in ``tests``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,10 +46,51 @@ from . import bt
 from .compare import group_predictions, score_test
 from .datasets import as_counts
 from .ratings import Ratings, rate, record
+from .results import Result
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Diagnostics(Result):
+    """An audit of a board (:func:`diagnostics`): one tidy table per question (module docstring).
+
+    ``table`` is the tests table (one row per global test: test, statistic, df, p_value, note); the other
+    tables are attributes: pairs, calibration, triads, graph, components, models, ties, position. pairs and
+    calibration are empty when the board could not be fitted (the reason is in the tests table).
+    """
+
+    pairs: pd.DataFrame
+    calibration: pd.DataFrame
+    triads: pd.DataFrame
+    graph: pd.DataFrame
+    components: pd.DataFrame
+    models: pd.DataFrame
+    ties: pd.DataFrame
+    position: pd.DataFrame
+
+    title = "diagnostics"
+
+    @property
+    def tests(self) -> pd.DataFrame:
+        """The tests table (the same as ``table``)."""
+        return self.table
+
+    def summary(self) -> pd.Series:
+        """Graph size and connectivity, tie rate, cyclic triads, and each test's p-value."""
+        g = self.graph.iloc[0]
+        out: dict[str, Any] = {
+            "models": int(g["models"]), "pairs": int(g["pairs"]), "votes": int(g["votes"]),
+            "components": int(g["components"]), "algebraic_connectivity": float(g["algebraic_connectivity"]),
+            "tie_rate": float(self.ties["tie_rate"].iloc[0]), "cyclic_triads": int(g["cyclic_triads"]),
+            "cyclic_share": float(g["cyclic_share"]),
+        }
+        for row in self.table.itertuples(index=False):
+            out[f"p_value ({row.test})"] = row.p_value
+        return pd.Series(out, name=self.title, dtype=object)
 
 
 def diagnostics(data: Any, fit: Ratings | None = None, *, bins: int = 10, level: float = 0.95,
-                position_known: bool | None = None, **rate_opts: Any) -> dict[str, pd.DataFrame]:
+                position_known: bool | None = None,
+                rate_options: Mapping[str, Any] | None = None) -> Diagnostics:
     """Audit a board: goodness of fit, calibration, intransitivity, the comparison graph, votes and ties.
 
     Parameters
@@ -53,7 +98,7 @@ def diagnostics(data: Any, fit: Ratings | None = None, *, bins: int = 10, level:
     data
         Battles, counts, a votes path or a dataset name (what :func:`analysis.rate` accepts).
     fit
-        The :class:`Ratings` to audit (a Bradley-Terry fit); default: ``rate(data, ci="none", **rate_opts)``.
+        The :class:`Ratings` to audit (a Bradley-Terry fit); default: ``rate(data, ci="none", **rate_options)``.
     bins
         Number of equal-width predicted-probability bins on [0.5, 1] for calibration.
     level
@@ -61,37 +106,40 @@ def diagnostics(data: Any, fit: Ratings | None = None, *, bins: int = 10, level:
     position_known
         Whether model_a was really shown first. Default: known unless every count has model_a sorting before
         model_b (files stored in alphabetical order, such as the Chatbot Arena counts, have lost the order).
-    **rate_opts
-        Options of :func:`analysis.rate` when ``fit`` is not given.
+    rate_options
+        Keyword arguments of :func:`analysis.rate` when ``fit`` is not given, e.g. ``{"recipe": "fastchat"}``.
 
     Returns
     -------
-    dict of pandas.DataFrame
-        Keys tests, pairs, calibration, triads, graph, components, models, ties, position (module docstring).
+    Diagnostics
+        ``.table`` (= ``.tests``), ``.pairs``, ``.calibration``, ``.triads``, ``.graph``, ``.components``,
+        ``.models``, ``.ties``, ``.position`` (module docstring); ``.summary()`` the headline numbers.
     """
+    if rate_options is not None and not isinstance(rate_options, Mapping):
+        raise TypeError(f"rate_options must be a mapping of analysis.rate keywords, such as "
+                        f"{{'recipe': 'fastchat'}}, not {type(rate_options).__name__}")
     counts = as_counts(data)
     counts = counts[counts["count"] > 0]
-    out: dict[str, pd.DataFrame] = {}
     graph, components, labels = comparison_graph(counts)
-    out["graph"], out["components"] = graph, components
-    out["models"] = vote_table(counts, labels)
-    out["ties"] = tie_table(counts)
-    out["triads"] = intransitive_triads(counts)
-    out["position"] = position_table(counts, known=position_known, level=level)
+    triads = intransitive_triads(counts)
+    complete = complete_triples(counts)
+    graph = graph.assign(complete_triples=complete, cyclic_triads=len(triads),
+                         cyclic_share=len(triads) / complete if complete else math.nan)
+    tables = {"graph": graph, "components": components, "models": vote_table(counts, labels),
+              "ties": tie_table(counts), "triads": triads,
+              "position": position_table(counts, known=position_known, level=level)}
     try:
-        fitted = fit if fit is not None else rate(counts, ci="none", **rate_opts)
+        fitted = fit if fit is not None else rate(counts, ci="none", **dict(rate_options or {}))
     except bt.FitError as err:
-        out["tests"] = pd.DataFrame([{"test": "fit", "statistic": np.nan, "df": np.nan, "p_value": np.nan,
-                                      "note": f"not fitted: {err}"}])
-        out["pairs"] = pd.DataFrame()
-        out["calibration"] = pd.DataFrame()
-        return out
+        tests = pd.DataFrame([{"test": "fit", "statistic": np.nan, "df": np.nan, "p_value": np.nan,
+                               "note": f"not fitted: {err}"}])
+        return Diagnostics(table=tests, pairs=pd.DataFrame(), calibration=pd.DataFrame(), **tables)
     if fitted.fit is None:
         raise ValueError("diagnostics needs a Bradley-Terry fit (method='bt'), not online Elo")
-    out["pairs"] = pair_fit(fitted.fit)
-    out["calibration"] = calibration(fitted.fit, bins=bins, level=level)
-    out["tests"] = pd.concat([out["pairs"].attrs["tests"], out["calibration"].attrs["tests"]], ignore_index=True)
-    return out
+    pairs, pair_tests = _pair_fit(fitted.fit)
+    cal, cal_tests = _calibration(fitted.fit, bins=bins, level=level)
+    tests = pd.concat([pair_tests, cal_tests], ignore_index=True)
+    return Diagnostics(table=tests, pairs=pairs, calibration=cal, **tables)
 
 
 # ---------------------------------------------------------------------------------------------- goodness of fit
@@ -104,15 +152,20 @@ def _g_terms(obs: np.ndarray, exp: np.ndarray) -> np.ndarray:
 
 
 def pair_fit(fit: bt.BTFit) -> pd.DataFrame:
-    """Goodness of fit per pair group, with the G-test and Pearson chi-square over all groups.
+    """Goodness of fit per pair group.
 
     Returns
     -------
     pandas.DataFrame
         model_a, model_b, n, observed (score or decisive share of model_a), predicted, expected (m * p, in
-        trials), residual (observed - predicted), z (score-test residual), g (G-test contribution).
-        ``attrs["tests"]``: rows for ``"pairs G"`` and ``"pairs chi-square"`` (statistic, df, p_value, note).
+        trials), residual (observed - predicted), z (score-test residual), g (G-test contribution). The
+        G-test and Pearson chi-square over all groups are rows of :func:`diagnostics`' tests table.
     """
+    return _pair_fit(fit)[0]
+
+
+def _pair_fit(fit: bt.BTFit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-pair table and its two global tests (``"pairs G"``, ``"pairs chi-square"``)."""
     g = group_predictions(fit)
     y, m, p = g["y"].to_numpy(float), g["m"].to_numpy(float), g["p"].to_numpy(float)
     keep = m > 0
@@ -139,8 +192,7 @@ def pair_fit(fit: bt.BTFit) -> pd.DataFrame:
         "test": ["pairs G", "pairs chi-square"], "statistic": [g_total, chi2], "df": [df, df],
         "p_value": [_chi2_sf(g_total, df), _chi2_sf(chi2, df)], "note": [g_note, chi_note],
     })
-    out.attrs["tests"] = tests
-    return out
+    return out, tests
 
 
 def _chi2_sf(stat: float, df: int) -> float:
@@ -155,10 +207,15 @@ def calibration(fit: bt.BTFit, *, bins: int = 10, level: float = 0.95) -> pd.Dat
     pandas.DataFrame
         One row per bin on [0.5, 1]: bin_lower, bin_upper, groups, trials (votes compared), predicted (mean,
         trial-weighted), observed, band_lower / band_upper (the ``level`` range of the observed share if the
-        model is right), z. ``attrs["tests"]``: a ``"calibration G"`` row, the G-test of observed against
-        predicted successes over the non-empty bins (df = their number, a conservative reference since the
-        predictions were fitted).
+        model is right), z. The ``"calibration G"`` row of :func:`diagnostics`' tests table is the G-test of
+        observed against predicted successes over the non-empty bins (df = their number, a conservative
+        reference since the predictions were fitted).
     """
+    return _calibration(fit, bins=bins, level=level)[0]
+
+
+def _calibration(fit: bt.BTFit, *, bins: int, level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The calibration table and its G-test row."""
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
     g = group_predictions(fit)
@@ -185,9 +242,9 @@ def calibration(fit: bt.BTFit, *, bins: int = 10, level: float = 0.95) -> pd.Dat
     o1, e1 = sums["y"][has], sums["mp"][has]
     gstat = float((_g_terms(o1, e1) + _g_terms(trials[has] - o1, trials[has] - e1)).sum())
     dof = int(has.sum())
-    out.attrs["tests"] = pd.DataFrame([{"test": "calibration G", "statistic": gstat, "df": dof,
-                                        "p_value": _chi2_sf(gstat, dof), "note": f"{bins} bins on [0.5, 1]"}])
-    return out
+    tests = pd.DataFrame([{"test": "calibration G", "statistic": gstat, "df": dof,
+                           "p_value": _chi2_sf(gstat, dof), "note": f"{bins} bins on [0.5, 1]"}])
+    return out, tests
 
 
 # ---------------------------------------------------------------------------------------------- from the counts
@@ -286,8 +343,7 @@ def intransitive_triads(counts: pd.DataFrame) -> pd.DataFrame:
         One row per cycle, listed once (starting at the model that sorts first): model_a, model_b, model_c,
         the three edges' scores (score_ab: a's score against b, score_bc, score_ca), votes (n_ab, n_bc, n_ca) and
         min_z: the smallest of the three edges' z = (score - 1/2) / sqrt(1 / (4 n)), i.e. how firmly the
-        weakest link holds. Sorted by min_z, firmest first. ``attrs``: complete_triples (triples whose three
-        pairs all met) and cyclic_share.
+        weakest link holds. Sorted by min_z, firmest first. Out of how many: :func:`complete_triples`.
     """
     models, i, j, cnt = _pooled_pairs(counts)
     k = len(models)
@@ -299,7 +355,6 @@ def intransitive_triads(counts: pd.DataFrame) -> pd.DataFrame:
     beats[i, j], beats[j, i] = score > 0.5, score < 0.5
     sc[i, j], sc[j, i] = score, 1 - score
     nn[i, j] = nn[j, i] = n
-    met = nn > 0
     # A directed 3-cycle a -> b -> c -> a; keep each once, starting at its smallest index.
     a_idx, b_idx = np.nonzero(beats)
     rows = []
@@ -325,11 +380,16 @@ def intransitive_triads(counts: pd.DataFrame) -> pd.DataFrame:
             out[col] = out[col].astype("string")
     else:
         out = pd.DataFrame(columns=cols)
-    # Triples whose three pairs all met: trace of (met^3) / 6.
-    m = met.astype(float)
-    complete = int(round(np.trace(m @ m @ m) / 6))
-    out.attrs.update(complete_triples=complete, cyclic_share=len(out) / complete if complete else math.nan)
     return out
+
+
+def complete_triples(counts: pd.DataFrame) -> int:
+    """Triples of models whose three pairs all met (the triads that could be cyclic): trace(A^3) / 6."""
+    models, i, j, _ = _pooled_pairs(counts)
+    k = len(models)
+    met = np.zeros((k, k))
+    met[i, j] = met[j, i] = 1.0
+    return int(round(np.trace(met @ met @ met) / 6))
 
 
 def position_table(counts: pd.DataFrame, *, known: bool | None = None, level: float = 0.95) -> pd.DataFrame:
@@ -371,8 +431,10 @@ def position_table(counts: pd.DataFrame, *, known: bool | None = None, level: fl
 
 
 __all__ = [
+    "Diagnostics",
     "calibration",
     "comparison_graph",
+    "complete_triples",
     "diagnostics",
     "intransitive_triads",
     "pair_fit",

@@ -2,21 +2,23 @@
 
 ``compare_to_published(board, published)`` lines up our board with published figures (names matched exactly,
 case-insensitively, or through an explicit alias map; unmatched models are listed on both sides, never dropped)
-and measures agreement: Kendall tau with an interval, Spearman, rank changes, rating differences after aligning
-the two gauges, the share of published ratings inside our intervals and of published intervals overlapping ours.
+and measures agreement: Kendall tau with an interval, Spearman, rank changes, rating differences after putting
+the two boards in one gauge (``anchor=``), the share of published ratings inside our intervals and of published
+intervals overlapping ours. The answer is a :class:`Reproduction` (``.table``, ``.agreement``, ``.summary()``).
 
 ``write_report`` writes the comparison as one self-contained HTML or Markdown file (the figure is embedded as a
 base64 PNG), and :func:`add_reproduce_parser` mounts ``python -m analysis reproduce`` on the one CLI.
 
 Units: ratings and differences in Elo points of the board's scale; ranks are competition ranks (1 = best).
-Why align: a board's ratings are defined up to a constant (the gauge: the mean, or an anchor model), so two
-boards are compared after removing any constant offset between them, unless both already use the same anchor.
+Why a common anchor: a board's ratings are defined up to a constant (the gauge: the mean, or an anchor model), so
+two boards are compared after removing any constant offset between them, unless both already use the same anchor.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import difflib
 import html
 import io
@@ -24,6 +26,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,8 @@ from scipy import stats
 from .correlation.stats import fisher_interval
 from .io import write_text
 from .ratings import RECIPES, Ratings
+from .results import Result
+from .vocab import renamed
 from .votes import format_report
 
 _SYNONYMS = {
@@ -249,6 +254,56 @@ def kendall_interval(x: np.ndarray, y: np.ndarray, *, level: float = 0.95, metho
     return tau, float(lo), float(hi), float(res.pvalue)
 
 
+#: The agreement numbers shown by :meth:`Reproduction.summary` and :func:`summary_table`, in this order.
+SUMMARY_KEYS = ("n_ours", "n_published", "n_matched", "n_compared", "kendall_tau", "tau_lower", "tau_upper",
+                "tau_p_value", "spearman", "anchor", "shift", "max_abs_diff", "mean_abs_diff", "share_inside",
+                "share_overlap", "rank_changes", "same_top")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Reproduction(Result):
+    """Our board against published figures (:func:`compare_to_published`, :func:`reproduce`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model of either board (columns in :func:`compare_to_published`).
+    agreement : dict
+        Every agreement number: n_ours, n_published, n_matched, n_compared, kendall_tau, tau_lower, tau_upper,
+        tau_p_value, tau_method, spearman, anchor (the gauge used: "mean", "none" or a model), shift,
+        max_abs_diff, mean_abs_diff, n_rating_diffs, share_inside, n_inside_checked, share_overlap,
+        n_overlap_checked, rank_changes, same_top, top_n.
+    unmatched_published, unmatched_ours : list of str
+        Names on one board only.
+    suggestions : dict
+        For an unmatched published name, the closest of our names (to confirm in an alias map).
+    notes : list of str
+        What the comparison chose or could not do (the gauge, too few models for an interval, ...).
+    level : float
+        Confidence level of the Kendall tau interval.
+    context : tuple of str
+        How our board was made (:func:`reproduce` fills it; empty for :func:`compare_to_published`).
+    """
+
+    agreement: dict[str, Any]
+    unmatched_published: list[str]
+    unmatched_ours: list[str]
+    suggestions: dict[str, str]
+    notes: list[str]
+    level: float
+    context: tuple[str, ...] = ()
+
+    title = "reproduction"
+
+    def summary(self) -> pd.Series:
+        """The headline agreement numbers (:data:`SUMMARY_KEYS`) as a Series."""
+        return pd.Series({k: self.agreement[k] for k in SUMMARY_KEYS}, name=self.title, dtype=object)
+
+    def __str__(self) -> str:
+        return "\n".join([*self.context, *summary_lines(self)])
+
+
+@renamed(align="anchor")
 def compare_to_published(
     board: Ratings | pd.DataFrame,
     published: pd.DataFrame | str | os.PathLike,
@@ -260,11 +315,11 @@ def compare_to_published(
     lower: str | None = None,
     upper: str | None = None,
     rank: str | None = None,
-    align: str = "auto",
+    anchor: str = "auto",
     level: float = 0.95,
     tau_method: str = "fieller",
     seed: int | None = 0,
-) -> pd.DataFrame:
+) -> Reproduction:
     """Line up our board with published figures and measure how well they agree.
 
     Parameters
@@ -282,26 +337,27 @@ def compare_to_published(
         A published column holding our name for each row (e.g. ``leaderbot_name``); used where non-empty.
     model, rating, lower, upper, rank
         Published column names, when the defaults do not find them.
-    align
-        How to remove the constant offset between the boards before differencing ratings: ``"mean"`` (shift
-        ours by the mean of published - ours over matched models), ``"none"``, or a model name (shift so that
-        model agrees). ``"auto"``: ``"none"`` when our board is anchored to a model (a publisher's recipe already
-        puts it in the published gauge), else ``"mean"``.
+    anchor
+        The common gauge in which ratings are differenced (the constant offset between the boards removed):
+        ``"mean"`` (shift ours by the mean of published - ours over matched models), ``"none"`` (no shift), or
+        a model name (shift so that model agrees). ``"auto"``: ``"none"`` when our board is anchored to a model
+        (a publisher's recipe already puts it in the published gauge), else ``"mean"``. (Formerly ``align=``.)
     level
-        Level of the Kendall tau interval.
+        Confidence level of the Kendall tau interval.
     tau_method
         ``"fieller"`` or ``"bootstrap"`` (see :func:`kendall_interval`).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per model of either board: status (``matched``, ``only ours``, ``only published``), model (our
-        name), published_model, match, rating, lower, upper, rank (ours), published_rating, published_lower,
-        published_upper, published_rank, aligned (our rating + shift), diff (aligned - published),
-        rank_matched / published_rank_matched (ranks among matched models), rank_change (published - ours
-        among matched: positive when we place the model higher), inside (published rating inside our aligned
-        interval), overlap (published interval overlaps ours). ``attrs["summary"]``: the numbers of
-        :func:`summary_table` as a dict, with unmatched names and suggestions.
+    Reproduction
+        ``.table``, one row per model of either board: status (``matched``, ``only ours``, ``only
+        published``), model (our name), published_model, match, rating, lower, upper, rank (ours),
+        published_rating, published_lower, published_upper, published_rank, aligned (our rating + shift), diff
+        (aligned - published), rank_matched / published_rank_matched (ranks among matched models), rank_change
+        (published - ours among matched: positive when we place the model higher), inside (published rating
+        inside our aligned interval), overlap (published interval overlaps ours). ``.agreement``: Kendall tau
+        with its interval, Spearman, differences, coverage; ``.unmatched_published``, ``.unmatched_ours``,
+        ``.suggestions``, ``.notes``; ``.summary()`` the headline numbers.
 
     Raises
     ------
@@ -329,11 +385,16 @@ def compare_to_published(
                          f"e.g. published {pub['model'].head(3).tolist()} vs ours {ours['model'].head(3).tolist()})."
                          f" Pass aliases={{published: ours}}{'; close names: ' + hint if hint else ''}")
     table = _join(ours, pub, matches)
-    shift, align_used, notes = _shift(table, align, ours.attrs)
-    table = _agreement_columns(table, shift)
-    summary = _summary(table, matches, shift, align_used, notes, level, tau_method, seed, ours, pub)
-    table.attrs.update(summary=summary, level=level, board_attrs=dict(ours.attrs))
-    return table
+    shift, anchor_used, notes = _shift(table, anchor, ours.attrs)
+    table, order_key = _agreement_columns(table, shift)
+    agreement = _agreement(table, order_key, shift, anchor_used, notes, level, tau_method, seed, ours, pub)
+    table.attrs = {"anchor": anchor_used}
+    return Reproduction(
+        table=table, agreement=agreement, level=level, notes=notes,
+        unmatched_published=matches.loc[matches["model"].isna(), "published_model"].tolist(),
+        unmatched_ours=table.loc[table["status"] == "only ours", "model"].tolist(),
+        suggestions={r.published_model: r.suggestion for r in matches.itertuples() if pd.notna(r.suggestion)},
+    )
 
 
 def _join(ours: pd.DataFrame, pub: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
@@ -359,31 +420,33 @@ def _join(ours: pd.DataFrame, pub: pd.DataFrame, matches: pd.DataFrame) -> pd.Da
     return out
 
 
-def _shift(table: pd.DataFrame, align: str, attrs: Mapping[str, Any]) -> tuple[float, str, list[str]]:
+def _shift(table: pd.DataFrame, anchor: str, attrs: Mapping[str, Any]) -> tuple[float, str, list[str]]:
     notes: list[str] = []
+    if not isinstance(anchor, str):
+        raise TypeError(f"anchor must be 'auto', 'mean', 'none' or a model name, not {type(anchor).__name__}")
     both = table[(table["status"] == "matched") & table["published_rating"].notna()]
-    if align == "auto":
+    if anchor == "auto":
         anchored = attrs.get("anchor") not in (None, "mean")
-        align = "none" if anchored else "mean"
+        anchor = "none" if anchored else "mean"
         gauge = f"anchored to {attrs.get('anchor')}" if anchored else "in the mean gauge"
-        notes.append(f"align='auto' chose {align!r} (our board is {gauge})")
-    if align == "none":
+        notes.append(f"anchor='auto' chose {anchor!r} (our board is {gauge})")
+    if anchor == "none":
         return 0.0, "none", notes
     if both.empty:
         notes.append("no matched model has a published rating: ratings not compared")
-        return math.nan, align, notes
-    if align == "mean":
+        return math.nan, anchor, notes
+    if anchor == "mean":
         if len(both) == 1:
-            notes.append("only one matched rating: aligning by the mean makes its difference 0 by construction")
+            notes.append("only one matched rating: the mean gauge makes its difference 0 by construction")
         return float((both["published_rating"] - both["rating"]).mean()), "mean", notes
-    row = both[(both["model"] == align) | (both["published_model"] == align)]
+    row = both[(both["model"] == anchor) | (both["published_model"] == anchor)]
     if row.empty:
-        raise KeyError(f"align model {align!r} is not a matched model with a published rating; matched: "
+        raise KeyError(f"anchor model {anchor!r} is not a matched model with a published rating; matched: "
                        f"{both['model'].head(5).tolist()}")
-    return float(row["published_rating"].iloc[0] - row["rating"].iloc[0]), f"anchor {align}", notes
+    return float(row["published_rating"].iloc[0] - row["rating"].iloc[0]), str(row["model"].iloc[0]), notes
 
 
-def _agreement_columns(table: pd.DataFrame, shift: float) -> pd.DataFrame:
+def _agreement_columns(table: pd.DataFrame, shift: float) -> tuple[pd.DataFrame, pd.Series]:
     out = table.copy()
     matched = (out["status"] == "matched").to_numpy()
     out["aligned"] = out["rating"] + shift
@@ -401,8 +464,7 @@ def _agreement_columns(table: pd.DataFrame, shift: float) -> pd.DataFrame:
     has_pub_ci = out["published_lower"].notna() & out["published_upper"].notna()
     overlap = (out["published_lower"] <= hi) & (out["published_upper"] >= lo)
     out["overlap"] = overlap.where(matched & has_ci & has_pub_ci).astype("boolean")
-    out.attrs["order_key"] = pub_key
-    return out
+    return out, pub_key
 
 
 def _published_order(table: pd.DataFrame, matched: np.ndarray) -> pd.Series:
@@ -413,17 +475,14 @@ def _published_order(table: pd.DataFrame, matched: np.ndarray) -> pd.Series:
     return rating
 
 
-def _summary(table, matches, shift, align, notes, level, tau_method, seed, ours, pub) -> dict[str, Any]:
+def _agreement(table, order_key, shift, anchor, notes, level, tau_method, seed, ours, pub) -> dict[str, Any]:
     m = table[table["status"] == "matched"]
-    key = table.attrs.pop("order_key")[m.index]
+    key = order_key[m.index]
     usable = key.notna() & m["rating"].notna()
     x, y = m.loc[usable, "rating"].to_numpy(float), key[usable].to_numpy(float)
     tau, lo, hi, p = kendall_interval(x, y, level=level, method=tau_method, seed=seed)
     rho = float(stats.spearmanr(x, y).statistic) if len(x) >= 2 else math.nan
     diff = m["diff"].dropna().abs()
-    unmatched_pub = matches.loc[matches["model"].isna(), "published_model"].tolist()
-    suggestions = {r.published_model: r.suggestion for r in matches.itertuples() if pd.notna(r.suggestion)}
-    unmatched_ours = table.loc[table["status"] == "only ours", "model"].tolist()
     top = min(3, len(m))
     same_top = bool(len(m) and (m.sort_values("rank_matched")["model"].head(top).tolist() ==
                                 m.sort_values("published_rank_matched")["model"].head(top).tolist()))
@@ -433,29 +492,32 @@ def _summary(table, matches, shift, align, notes, level, tau_method, seed, ours,
     return {
         "n_ours": len(ours), "n_published": len(pub), "n_matched": len(m), "n_compared": int(len(x)),
         "kendall_tau": tau, "tau_lower": lo, "tau_upper": hi, "tau_p_value": p, "tau_method": tau_method,
-        "spearman": rho, "align": align, "shift": shift,
+        "spearman": rho, "anchor": anchor, "shift": shift,
         "max_abs_diff": float(diff.max()) if len(diff) else math.nan,
         "mean_abs_diff": float(diff.mean()) if len(diff) else math.nan, "n_rating_diffs": int(len(diff)),
         "share_inside": float(inside.mean()) if len(inside) else math.nan, "n_inside_checked": int(len(inside)),
         "share_overlap": float(overlap.mean()) if len(overlap) else math.nan, "n_overlap_checked": int(len(overlap)),
         "rank_changes": int((m["rank_change"].fillna(0) != 0).sum()), "same_top": same_top, "top_n": top,
-        "unmatched_published": unmatched_pub, "unmatched_ours": unmatched_ours, "suggestions": suggestions,
-        "notes": notes,
     }
 
 
-def summary_table(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The agreement numbers of :func:`compare_to_published` as a tidy (statistic, value) frame."""
-    s = comparison.attrs["summary"]
-    keys = ["n_ours", "n_published", "n_matched", "n_compared", "kendall_tau", "tau_lower", "tau_upper",
-            "tau_p_value", "spearman", "align", "shift", "max_abs_diff", "mean_abs_diff", "share_inside",
-            "share_overlap", "rank_changes", "same_top"]
-    return pd.DataFrame({"statistic": keys, "value": [s[k] for k in keys]})
+def _reproduction(comparison: Any, func: str) -> Reproduction:
+    if not isinstance(comparison, Reproduction):
+        raise TypeError(f"{func}() takes the Reproduction that compare_to_published() or reproduce() returns, "
+                        f"not {type(comparison).__name__}")
+    return comparison
 
 
-def summary_lines(comparison: pd.DataFrame, *, limit: int = 8) -> list[str]:
+def summary_table(comparison: Reproduction) -> pd.DataFrame:
+    """The headline agreement numbers of a :class:`Reproduction` as a tidy (statistic, value) frame."""
+    s = _reproduction(comparison, "summary_table").summary()
+    return pd.DataFrame({"statistic": s.index, "value": s.to_numpy()})
+
+
+def summary_lines(comparison: Reproduction, *, limit: int = 8) -> list[str]:
     """A few printable lines: tau, Spearman, rating differences, unmatched models."""
-    s = comparison.attrs["summary"]
+    rep = _reproduction(comparison, "summary_lines")
+    s = rep.agreement
 
     def fmt(v: float, digits: int = 3) -> str:
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
@@ -471,12 +533,12 @@ def summary_lines(comparison: pd.DataFrame, *, limit: int = 8) -> list[str]:
         f"Kendall tau {fmt(s['kendall_tau'])} [{fmt(s['tau_lower'])}, {fmt(s['tau_upper'])}] over "
         f"{s['n_compared']} models; Spearman {fmt(s['spearman'])}; top {s['top_n']} "
         f"{'the same' if s['same_top'] else 'differ'}",
-        f"rating difference (align {s['align']}, shift {fmt(s['shift'], 1)}): max {fmt(s['max_abs_diff'], 1)}, "
+        f"rating difference (anchor {s['anchor']}, shift {fmt(s['shift'], 1)}): max {fmt(s['max_abs_diff'], 1)}, "
         f"mean {fmt(s['mean_abs_diff'], 1)} points over {s['n_rating_diffs']} models; published inside our "
         f"interval {fmt(s['share_inside'], 2)}, intervals overlapping {fmt(s['share_overlap'], 2)}",
-        f"unmatched published: {names(s['unmatched_published'])}",
-        f"unmatched ours: {len(s['unmatched_ours'])} model(s)" + (f" ({names(s['unmatched_ours'])})"
-                                                                  if s["unmatched_ours"] else ""),
+        f"unmatched published: {names(rep.unmatched_published)}",
+        f"unmatched ours: {len(rep.unmatched_ours)} model(s)" + (f" ({names(rep.unmatched_ours)})"
+                                                                 if rep.unmatched_ours else ""),
     ]
     return lines
 
@@ -484,7 +546,7 @@ def summary_lines(comparison: pd.DataFrame, *, limit: int = 8) -> list[str]:
 # ---------------------------------------------------------------------------------------------- report
 
 
-def forest_figure(comparison: pd.DataFrame, *, top: int = 40, title: str | None = None):
+def forest_figure(comparison: Reproduction, *, top: int = 40, title: str | None = None):
     """Both boards as one forest plot: our aligned rating and interval against the published one, per model.
 
     The matched models (at most ``top``, by published rank) are drawn with :func:`analysis.plots.forest`, the
@@ -495,7 +557,8 @@ def forest_figure(comparison: pd.DataFrame, *, top: int = 40, title: str | None 
 
     from .plots import forest
 
-    m = comparison[comparison["status"] == "matched"]
+    table = _reproduction(comparison, "forest_figure").table
+    m = table[table["status"] == "matched"]
     m = m.sort_values(["published_rank_matched", "rank_matched"], na_position="last").head(top)
     shift = m["aligned"] - m["rating"]
     long = pd.concat([
@@ -527,61 +590,53 @@ _REPORT_COLUMNS = ["status", "model", "published_model", "rating", "lower", "upp
                    "published_lower", "published_upper", "published_rank", "diff", "rank_change", "inside", "overlap"]
 
 
-def _cell(v: Any, fmt: str = ".1f") -> str:
-    if v is None or (not isinstance(v, str) and pd.isna(v)):
-        return ""
-    if isinstance(v, float | np.floating):
-        return f"{v:{fmt}}"
-    return str(v)
+def _for_display(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """Numbers as text in ``fmt``, missing values as empty cells (so to_markdown / to_html print them alike)."""
+
+    def cell(v: Any) -> str:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return ""
+        return f"{v:{fmt}}" if isinstance(v, float | np.floating) else str(v)
+
+    return frame.astype(object).map(cell)
 
 
-def _markdown_table(frame: pd.DataFrame, fmt: str = ".1f") -> str:
-    head = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(_cell(v, fmt).replace("|", "\\|") for v in row) + " |"
-            for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *rows])
-
-
-def _html_table(frame: pd.DataFrame, fmt: str = ".1f") -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v, fmt))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def write_report(comparison: pd.DataFrame, path: str | os.PathLike, *, title: str = "Reproduction of a published "
-                 "board", context: Sequence[str] = (), top: int = 40, max_rows: int = 200) -> Path:
+def write_report(comparison: Reproduction, path: str | os.PathLike, *, title: str = "Reproduction of a "
+                 "published board", context: Sequence[str] | None = None, top: int = 40,
+                 max_rows: int = 200) -> Path:
     """Write a self-contained HTML or Markdown report (by the file suffix): summary, forest figure, table.
 
     Parameters
     ----------
     comparison
-        Output of :func:`compare_to_published`.
+        A :class:`Reproduction` (:func:`compare_to_published` or :func:`reproduce`).
     path
         ``.html`` / ``.htm`` or ``.md``; the figure is embedded as a base64 PNG, so the file stands alone.
     context
-        Extra lines for the top of the report (data source, recipe, votes).
+        Lines for the top of the report (data source, recipe, votes); default the reproduction's own context.
     top
         Models in the figure (matched, by published rank).
     max_rows
         Rows of the table (matched first, then unmatched); the rest are counted.
     """
+    rep = _reproduction(comparison, "write_report")
     path = Path(path)
     kind = path.suffix.lower()
     if kind not in (".html", ".htm", ".md"):
         raise ValueError(f"report must end in .html or .md, not {path.name!r}")
-    lines = [*context, *summary_lines(comparison, limit=20)] + [f"note: {n}" for n in
-                                                               comparison.attrs["summary"]["notes"]]
-    png = _png_base64(forest_figure(comparison, top=top, title=title))
-    table = comparison[_REPORT_COLUMNS].head(max_rows)
-    more = len(comparison) - len(table)
-    stats_table = summary_table(comparison)
+    context = rep.context if context is None else context
+    lines = [*context, *summary_lines(rep, limit=20)] + [f"note: {n}" for n in rep.notes]
+    png = _png_base64(forest_figure(rep, top=top, title=title))
+    table = _for_display(rep.table[_REPORT_COLUMNS].head(max_rows), ".1f")
+    more = len(rep.table) - len(table)
+    stats_table = _for_display(summary_table(rep), ".4g")
     if kind == ".md":
         text = "\n\n".join([
-            f"# {title}", "\n".join(f"- {line}" for line in lines), "## Agreement", _markdown_table(stats_table, ".4g"),
-            "## Both boards", f"![forest plot of both boards](data:image/png;base64,{png})", "## Models",
-            _markdown_table(table) + (f"\n\n({more} more rows not shown)" if more > 0 else ""),
+            f"# {title}", "\n".join(f"- {line}" for line in lines), "## Agreement",
+            stats_table.to_markdown(index=False, disable_numparse=True), "## Both boards",
+            f"![forest plot of both boards](data:image/png;base64,{png})", "## Models",
+            table.to_markdown(index=False, disable_numparse=True)
+            + (f"\n\n({more} more rows not shown)" if more > 0 else ""),
         ]) + "\n"
     else:
         style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;"
@@ -590,9 +645,9 @@ def write_report(comparison: pd.DataFrame, path: str | os.PathLike, *, title: st
         items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
         text = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                 f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><ul>{items}</ul>"
-                f"<h2>Agreement</h2>{_html_table(stats_table, '.4g')}<h2>Both boards</h2>"
+                f"<h2>Agreement</h2>{stats_table.to_html(index=False, border=0)}<h2>Both boards</h2>"
                 f"<img alt='forest plot of both boards' src='data:image/png;base64,{png}'>"
-                f"<h2>Models</h2>{_html_table(table)}"
+                f"<h2>Models</h2>{table.to_html(index=False, border=0)}"
                 + (f"<p>({more} more rows not shown)</p>" if more > 0 else "") + "</body></html>\n")
     return write_text(path, text)
 
@@ -614,12 +669,36 @@ def _is_marginal_table(source: Any) -> pd.DataFrame | None:
     return None
 
 
-def rebuild_board(source: Any, recipe: str = "fastchat", **rate_opts: Any) -> tuple[pd.DataFrame, list[str]]:
-    """Our board from ``source`` with a publisher's recipe, plus lines describing how it was made.
+def _rate_options(rate_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if rate_options is None:
+        return {}
+    if not isinstance(rate_options, Mapping):
+        raise TypeError(f"rate_options must be a mapping of analysis.rate keywords, such as {{'resamples': 200}}, "
+                        f"not {type(rate_options).__name__}")
+    return dict(rate_options)
 
-    ``source`` is votes (frame, file, glob), counts, or a data set name; with ``recipe="aa"`` it may also be a
-    per-model marginals table (model, appearances, wins), refitted by :func:`analysis.aa.marginal_refit`.
+
+def rebuild_board(source: Any, recipe: str = "fastchat", *,
+                  rate_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Our board from ``source`` with a publisher's recipe; ``attrs["context"]`` says how it was made.
+
+    Parameters
+    ----------
+    source
+        Votes (frame, file, glob), counts, or a data set name; with ``recipe="aa"`` it may also be a per-model
+        marginals table (model, appearances, wins), refitted by :func:`analysis.aa.marginal_refit`.
+    recipe
+        The publisher's recipe (:data:`analysis.RECIPES`).
+    rate_options
+        Further keyword arguments of :func:`analysis.rate`, e.g. ``{"resamples": 200, "seed": 0}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The board (model, rating, lower, upper, rank, ...); ``attrs["context"]``: a tuple of lines (source,
+        recipe, votes, what the reader excluded).
     """
+    rate_opts = _rate_options(rate_options)
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
     marginals = _is_marginal_table(source)
@@ -633,32 +712,50 @@ def rebuild_board(source: Any, recipe: str = "fastchat", **rate_opts: Any) -> tu
         board = pd.DataFrame({"model": fit["model"], "rating": fit["refit"], "lower": np.nan, "upper": np.nan,
                               "rank": fit["refit_rank"]})
         board.attrs["anchor"] = anchor or "mean"
-        return board, [f"source: per-model marginals of {len(board)} models refitted assuming a balanced pairing "
-                       f"(the pairwise votes are not published; anchor {anchor})"]
+        board.attrs["context"] = (f"source: per-model marginals of {len(board)} models refitted assuming a "
+                                  f"balanced pairing (the pairwise votes are not published; anchor {anchor})",)
+        return board
     from .ratings import rate
 
     fitted = rate(source, recipe=recipe, **rate_opts)
     board = fitted.board
     name = source if isinstance(source, str | os.PathLike) else type(source).__name__
-    return board, [f"source: {name}; recipe {recipe}; {board.attrs.get('votes', '?'):,} votes, {len(board)} models, "
-                   f"ci {board.attrs.get('ci')} ({board.attrs.get('resamples')} resamples), anchor "
-                   f"{board.attrs.get('anchor')}", f"votes read: {format_report(board.attrs.get('report'))}"]
+    board.attrs["context"] = (
+        f"source: {name}; recipe {recipe}; {board.attrs.get('votes', '?'):,} votes, {len(board)} models, ci "
+        f"{board.attrs.get('ci')} ({board.attrs.get('resamples')} resamples), anchor {board.attrs.get('anchor')}",
+        f"votes read: {format_report(board.attrs.get('report'))}",
+    )
+    return board
 
 
+@renamed(align="anchor")
 def reproduce(source: Any, published: pd.DataFrame | str | os.PathLike, *, recipe: str = "fastchat",
               aliases: Mapping[str, str] | str | os.PathLike | None = None, alias_column: str | None = None,
-              align: str = "auto", out: str | os.PathLike | None = None, **rate_opts: Any) -> pd.DataFrame:
+              anchor: str = "auto", out: str | os.PathLike | None = None,
+              rate_options: Mapping[str, Any] | None = None) -> Reproduction:
     """Rebuild a board from ``source`` with ``recipe`` and compare it with ``published``; optionally write a report.
 
-    Returns the :func:`compare_to_published` frame; ``attrs["context"]`` describes the rebuild.
+    Parameters
+    ----------
+    source, recipe, rate_options
+        As in :func:`rebuild_board` (``rate_options``: further keyword arguments of :func:`analysis.rate`,
+        e.g. ``{"resamples": 200, "seed": 0}``).
+    published, aliases, alias_column, anchor
+        As in :func:`compare_to_published` (``anchor``: the common gauge, formerly ``align=``).
+    out
+        Write the report there too (``.html`` or ``.md``, :func:`write_report`).
+
+    Returns
+    -------
+    Reproduction
+        As :func:`compare_to_published`, with ``.context`` describing the rebuild and the published source.
     """
-    board, context = rebuild_board(source, recipe, **rate_opts)
-    comparison = compare_to_published(board, published, aliases=aliases, alias_column=alias_column, align=align)
+    board = rebuild_board(source, recipe, rate_options=rate_options)
+    comparison = compare_to_published(board, published, aliases=aliases, alias_column=alias_column, anchor=anchor)
     pub_name = published if isinstance(published, str | os.PathLike) else "a published frame"
-    context = [*context, f"published: {pub_name}"]
-    comparison.attrs["context"] = context
+    comparison = dataclasses.replace(comparison, context=(*board.attrs["context"], f"published: {pub_name}"))
     if out is not None:
-        write_report(comparison, out, context=context)
+        write_report(comparison, out)
     return comparison
 
 
@@ -673,7 +770,9 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--recipe", default="fastchat", choices=sorted(RECIPES))
     p.add_argument("--alias", help="alias map: JSON object or CSV (published, ours)")
     p.add_argument("--alias-column", help="published column with our model names (e.g. leaderbot_name)")
-    p.add_argument("--align", default="auto", help="auto | mean | none | MODEL (default auto)")
+    p.add_argument("--anchor", default="auto",
+                   help="common gauge of the two boards: auto | mean | none | MODEL (default auto)")
+    p.add_argument("--align", help=argparse.SUPPRESS)  # the old spelling: refused with the new name
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="report file, .html or .md")
@@ -687,20 +786,23 @@ def reproduce_command(ns: argparse.Namespace) -> int:
     Bad input (missing columns, no overlapping models, an unknown data set, a missing file) raises; the CLI's
     one handler turns it into exit code 2 with a one-line reason.
     """
+    if ns.align is not None:
+        raise ValueError(f"--align is now --anchor (auto | mean | none | MODEL): use --anchor {ns.align!r}")
     if Path(ns.out).suffix.lower() not in (".html", ".htm", ".md"):
         raise ValueError(f"--out must end in .html or .md, not {ns.out!r}")
     rate_opts = {"seed": ns.seed}
     if ns.resamples is not None:
         rate_opts["resamples"] = ns.resamples
     comparison = reproduce(ns.source, ns.published, recipe=ns.recipe, aliases=ns.alias,
-                           alias_column=ns.alias_column, align=ns.align, out=ns.out, **rate_opts)
-    for line in [*comparison.attrs["context"], *summary_lines(comparison)]:
-        print(line)
+                           alias_column=ns.alias_column, anchor=ns.anchor, out=ns.out, rate_options=rate_opts)
+    print(comparison)
     print(f"report written to {ns.out}")
     return 0
 
 
 __all__ = [
+    "SUMMARY_KEYS",
+    "Reproduction",
     "compare_to_published",
     "forest_figure",
     "kendall_interval",

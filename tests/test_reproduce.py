@@ -13,6 +13,7 @@ import analysis
 from analysis import aa, datasets
 from analysis.cli import main as cli_main
 from analysis.reproduce import (
+    Reproduction,
     compare_to_published,
     kendall_interval,
     match_models,
@@ -49,11 +50,11 @@ def test_matching_alias_exact_and_case():
 
 
 def test_compare_to_published_measures_agreement_after_alignment(fitted):
-    table = compare_to_published(fitted, _published(shift=37.0), aliases={"B-model": "beta"})
-    s = table.attrs["summary"]
-    assert s["n_matched"] == 5 and s["unmatched_published"] == ["omega"] and s["unmatched_ours"] == ["zeta"]
+    rep = compare_to_published(fitted, _published(shift=37.0), aliases={"B-model": "beta"})
+    table, s = rep.table, rep.agreement
+    assert s["n_matched"] == 5 and rep.unmatched_published == ["omega"] and rep.unmatched_ours == ["zeta"]
     assert table.status.tolist() == ["matched"] * 5 + ["only published", "only ours"]
-    assert s["align"] == "mean"  # our board is in the mean gauge
+    assert s["anchor"] == "mean"  # our board is in the mean gauge
     m = table[table.status == "matched"]
     # Aligned by the mean difference: the offset of 37 points (plus the gauge) is removed.
     ours = m.set_index("model").rating
@@ -63,18 +64,22 @@ def test_compare_to_published_measures_agreement_after_alignment(fitted):
     assert s["kendall_tau"] == pytest.approx(1.0) and s["spearman"] == pytest.approx(1.0) and s["same_top"]
     assert s["share_inside"] == 1.0 and s["share_overlap"] == 1.0
     assert (m.rank_change == 0).all()
-    assert set(summary_table(table).statistic) >= {"kendall_tau", "max_abs_diff", "share_inside"}
+    assert set(summary_table(rep).statistic) >= {"kendall_tau", "max_abs_diff", "share_inside"}
 
 
 def test_rank_changes_and_anchor_alignment(fitted):
     pub = _published()
     pub.loc[pub.name == "gamma", "elo"] = 1260.0  # published gamma above alpha
-    table = compare_to_published(fitted, pub, aliases={"B-model": "beta"}, align="delta")
-    m = table[table.status == "matched"].set_index("model")
+    rep = compare_to_published(fitted, pub, aliases={"B-model": "beta"}, anchor="delta")
+    m = rep.table[rep.table.status == "matched"].set_index("model")
     assert m.loc["gamma", "rank_change"] == -2  # published places it 2 ranks higher than we do
     assert m.loc["delta", "diff"] == pytest.approx(0.0)
-    assert table.attrs["summary"]["kendall_tau"] < 1
+    assert rep.agreement["kendall_tau"] < 1 and rep.agreement["anchor"] == "delta"
     assert not m.loc["gamma", "inside"]
+    with pytest.raises(TypeError, match="anchor="):
+        compare_to_published(fitted, pub, aliases={"B-model": "beta"}, align="delta")
+    with pytest.raises(TypeError, match="anchor="):
+        analysis.reproduce.reproduce(fitted.board, pub, align="mean")
 
 
 def test_kendall_interval_methods():
@@ -106,19 +111,36 @@ def test_alias_files(fitted, tmp_path):
     js = tmp_path / "aliases.json"
     js.write_text(json.dumps({"B-model": "beta"}))
     for path in (csv, js):
-        s = compare_to_published(fitted, _published(), aliases=path).attrs["summary"]
+        s = compare_to_published(fitted, _published(), aliases=path).agreement
         assert s["n_matched"] == 5
 
 
 @pytest.mark.parametrize("suffix", [".html", ".md"])
 def test_report_is_self_contained(fitted, tmp_path, suffix):
-    table = compare_to_published(fitted, _published(), aliases={"B-model": "beta"})
-    path = write_report(table, tmp_path / f"report{suffix}", context=["source: simulated"])
+    rep = compare_to_published(fitted, _published(), aliases={"B-model": "beta"})
+    path = write_report(rep, tmp_path / f"report{suffix}", context=["source: simulated"])
     text = path.read_text()
     assert "data:image/png;base64," in text and "Kendall tau" in text and "omega" in text
+    assert "source: simulated" in text and "kendall_tau" in text
     assert "http://" not in text and "https://" not in text
     with pytest.raises(ValueError, match="html or .md"):
-        write_report(table, tmp_path / "report.pdf")
+        write_report(rep, tmp_path / "report.pdf")
+    with pytest.raises(TypeError, match="Reproduction"):
+        write_report(rep.table, tmp_path / f"again{suffix}")
+
+
+def test_reproduction_result_summary_view_and_concat(fitted):
+    one = compare_to_published(fitted, _published(), aliases={"B-model": "beta"})
+    two = compare_to_published(fitted, _published(shift=10.0), aliases={"B-model": "beta"}, anchor="delta")
+    assert isinstance(one, Reproduction) and one.context == ()
+    s = one.summary()
+    assert isinstance(s, pd.Series) and s["n_matched"] == 5 and s["kendall_tau"] == one.agreement["kendall_tau"]
+    assert list(summary_table(one).statistic) == list(s.index)
+    html = one._repr_html_()
+    assert "<table" in html and "kendall_tau" in html and "published_model" in html
+    assert "Kendall tau" in str(one) and "unmatched published: omega" in str(one)
+    both = pd.concat([one.table.assign(run=1), two.table.assign(run=2)], ignore_index=True)
+    assert len(both) == 14 and all(isinstance(v, str) for v in both.attrs.values())
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -147,6 +169,8 @@ def test_cli_reproduces_and_exits_2_on_bad_input(tmp_path, capsys):
     assert "unknown data set" in capsys.readouterr().err
     assert cli_main(["reproduce", str(vpath), str(ppath), "--recipe", "nope", "--out", str(out)]) == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+    assert cli_main(["reproduce", str(vpath), str(ppath), "--align", "mean", "--out", str(out)]) == 2
+    assert "--anchor" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------- real cases
@@ -154,13 +178,14 @@ def test_cli_reproduces_and_exits_2_on_bad_input(tmp_path, capsys):
 
 def test_chatbot_arena_2024_08_14_with_the_fastchat_recipe(tmp_path):
     published = datasets.published_chatbot_arena_2024_08_14()
-    table = analysis.reproduce.reproduce("chatbot-arena-2024-08-14", published, recipe="fastchat",
-                                         alias_column="leaderbot_name", resamples=50, seed=0,
-                                         out=tmp_path / "cba.html")
-    s = table.attrs["summary"]
-    assert s["n_matched"] == 3 and s["unmatched_published"] == [] and s["same_top"]
-    assert s["align"] == "none"  # both boards anchor mixtral-8x7b-instruct-v0.1 at 1114
-    top = table[table.status == "matched"].set_index("model")
+    rep = analysis.reproduce.reproduce("chatbot-arena-2024-08-14", published, recipe="fastchat",
+                                       alias_column="leaderbot_name", rate_options={"resamples": 50, "seed": 0},
+                                       out=tmp_path / "cba.html")
+    s = rep.agreement
+    assert s["n_matched"] == 3 and rep.unmatched_published == [] and s["same_top"]
+    assert s["anchor"] == "none"  # both boards anchor mixtral-8x7b-instruct-v0.1 at 1114
+    assert rep.context[0].startswith("source: chatbot-arena-2024-08-14; recipe fastchat")
+    top = rep.table[rep.table.status == "matched"].set_index("model")
     assert top.loc["chatgpt-4o-latest", "rank"] == 1
     assert abs(top.loc["chatgpt-4o-latest", "rating"] - 1314) <= 2  # measured 1315.2
     assert s["kendall_tau"] == pytest.approx(1.0) and s["max_abs_diff"] <= 2
@@ -176,8 +201,8 @@ def test_aa_marginal_refit_recovers_the_board_only_partly():
     assert refit.set_index("model").loc["Mochi 1", "refit"] == 1000.0
     # The top model is still found, the rest of the order is not.
     assert refit.model.iloc[0] == "HappyHorse-1.0"
-    table = compare_to_published(refit.rename(columns={"refit": "rating", "refit_rank": "rank"}), pub)
-    assert table.attrs["summary"]["kendall_tau"] == pytest.approx(refit.attrs["kendall_tau"])
+    rep = compare_to_published(refit.rename(columns={"refit": "rating", "refit_rank": "rank"}), pub)
+    assert rep.agreement["kendall_tau"] == pytest.approx(refit.attrs["kendall_tau"])
 
 
 def test_aa_marginal_refit_is_exact_when_the_pairing_is_balanced():
@@ -214,9 +239,8 @@ def test_happyhorse_like_simulated_board_is_reproduced_with_the_aa_recipe():
     sim = simulate_from_board(pub, votes, rating_col="elo", counts=True, seed=0)
     board = analysis.leaderboard(sim, recipe="aa", ci="sandwich", seed=0)
     assert board.attrs["anchor"] == "Mochi 1"
-    table = compare_to_published(board, pub)
-    s = table.attrs["summary"]
-    assert s["n_matched"] == 80 and s["align"] == "none"
+    s = compare_to_published(board, pub).agreement
+    assert s["n_matched"] == 80 and s["anchor"] == "none"
     assert s["kendall_tau"] > 0.9 and s["tau_lower"] > 0.85
     assert s["share_inside"] > 0.85  # the truth inside our 95% intervals
     top = board.iloc[0]
