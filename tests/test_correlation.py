@@ -468,3 +468,16 @@ def test_cli_case_writes_table_and_figure(tmp_path, capsys):
     assert list(table.columns) == C.COLUMNS and len(table) > 0
     assert (tmp_path / "correlation_genai-arena-vbench.png").stat().st_size > 1000
     assert "genai-arena 2025-03-22" in capsys.readouterr().out
+
+
+def test_cases_show_and_filter_provenance():
+    need_shared("genai-arena-video")
+    from analysis.correlation.cases import genai_arena_vbench
+
+    out = genai_arena_vbench()
+    assert out["note"].str.contains("sampled / evaluated by").all()
+    team = genai_arena_vbench(evaluated_by="VBench Team")
+    assert team["note"].str.contains("VBench Team / VBench Team").all()
+    assert not team["note"].str.contains("unknown /").any()
+    with pytest.raises(C.CorrelationError, match="evaluated_by=.nobody."):
+        genai_arena_vbench(evaluated_by="nobody")

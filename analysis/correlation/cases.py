@@ -40,17 +40,37 @@ def _drop_unrated(vb: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return vb[~block], n_blocks
 
 
+def _published_rows(vbench: pd.DataFrame, evaluated_by: str | None) -> pd.DataFrame:
+    """Published VBench rows, optionally only those scored by ``evaluated_by`` (e.g. ``"VBench Team"``)."""
+    if evaluated_by is None:
+        return vbench
+    known = sorted(set(vbench["evaluated_by"].astype(str)))
+    if evaluated_by not in known:
+        raise CorrelationError(f"evaluated_by={evaluated_by!r} matches no published VBench row; the table has "
+                               f"{known}")
+    return vbench[vbench["evaluated_by"] == evaluated_by]
+
+
+def provenance_note(rows: pd.DataFrame) -> str:
+    """Who sampled and who scored the published rows in use, with counts (shown beside every estimate)."""
+    prov = datasets.provenance(rows)
+    who = (prov["sampled_by"] + " / " + prov["evaluated_by"]).value_counts()
+    return "published rows sampled / evaluated by: " + ", ".join(f"{k} x{v}" for k, v in who.items())
+
+
 @renamed(levels="units")
 def videobench_vbench(*, units: Sequence[Unit] = ("model", "pair", "vote"),
                       methods: Sequence[CorrelationMethod] = ("spearman", "kendall"), human_scale: str = "bt",
-                      level: float = 0.95, resamples: int = 1000, seed: int = 0, path: str | None = None
-                      ) -> pd.DataFrame:
+                      level: float = 0.95, resamples: int = 1000, seed: int = 0, path: str | None = None,
+                      evaluated_by: str | None = None) -> pd.DataFrame:
     """Video-Bench human ratings of 7 models against their published VBench scores, per mapped dimension.
 
     The dimension and model-name mappings are in ``data/videobench_vbench_mapping.csv`` (with notes and
     sources). Human side: the 4 rating slots of every item, compared within item and slot; items resampled
     by prompt (3 generations per prompt share it). Metric side: published per-model percentages, fixed.
     Rater-slot blocks scored 0 for all seven models (11 blocks, a "not rated" mark) are left out.
+    ``evaluated_by`` keeps only the published rows scored by that party (see :data:`analysis.datasets.PROVENANCE`);
+    every row's ``note`` says who sampled and who evaluated the published rows used.
 
     Returns
     -------
@@ -62,7 +82,7 @@ def videobench_vbench(*, units: Sequence[Unit] = ("model", "pair", "vote"),
     dims = mapping[mapping["kind"] == "dimension"]
     names = mapping[mapping["kind"] == "model"]
     model_map = dict(zip(names["source_name"], names["target_name"], strict=True))
-    vbench = datasets.published_vbench()
+    vbench = _published_rows(datasets.published_vbench(), evaluated_by)
     check = names.assign(has_vbench_row=names["target_name"].isin(vbench["model"]))
     # Only the mapped rows: the other 20 VBench models are not part of this comparison.
     vbench = vbench[vbench["model"].isin(names["target_name"])]
@@ -71,7 +91,7 @@ def videobench_vbench(*, units: Sequence[Unit] = ("model", "pair", "vote"),
     versions = check.loc[check["status"] != "same-model", "source_name"].tolist()
     extra = [f"{n_blocks} all-zero rater blocks left out" if n_blocks else "",
              f"model version differs or is unstated: {', '.join(versions)}" if versions else "",
-             f"no VBench row: {', '.join(missing)}" if missing else ""]
+             f"no VBench row: {', '.join(missing)}" if missing else "", provenance_note(vbench)]
     frames = []
     for dim, targets in dims.groupby("source_name", sort=False)["target_name"]:
         res = correlate(vb[vb["dimension"] == dim], vbench, unit=units, method=methods, level=level,
@@ -105,14 +125,16 @@ def t2vscore(*, units: Sequence[Unit] = ("video", "model", "pair", "vote"),
 
 def genai_arena_vbench(*, methods: Sequence[CorrelationMethod] = ("spearman", "kendall"),
                        metrics: Sequence[str] = ("total_score", "quality_score", "semantic_score"),
-                       level: float = 0.95, seed: int = 0, path: str | None = None) -> pd.DataFrame:
+                       level: float = 0.95, seed: int = 0, path: str | None = None,
+                       evaluated_by: str | None = None) -> pd.DataFrame:
     """GenAI-Arena video Elo (anonymous battles) against published VBench totals, for the models in both.
 
     Both sides are published aggregates, so the only sampling left is of models: intervals are Fisher-z
     intervals over models (``ci="fisher"``); ``seed`` fixes the permutation p-values of boards with more than
     8 matched models (random orderings there). Names are matched by ``data/genai_arena_vbench_mapping.csv``.
     Two variants per snapshot: ``strict`` (same model, VBench row verified: sources A/B) and ``broad`` (adds
-    models whose VBench row is unverified or whose version is uncertain).
+    models whose VBench row is unverified or whose version is uncertain). ``evaluated_by`` keeps only the
+    published rows scored by that party; each row's ``note`` says who sampled and evaluated the rows used.
 
     Returns
     -------
@@ -121,7 +143,7 @@ def genai_arena_vbench(*, methods: Sequence[CorrelationMethod] = ("spearman", "k
     """
     mapping = load_mapping("genai_arena_vbench")
     arena = datasets.genai_arena_video(path=path)
-    vbench = datasets.published_vbench()
+    vbench = _published_rows(datasets.published_vbench(), evaluated_by)
     verified = set(vbench.loc[vbench["verified"] == "yes", "model"])
     frames = []
     for variant in ("strict", "broad"):
@@ -145,6 +167,7 @@ def genai_arena_vbench(*, methods: Sequence[CorrelationMethod] = ("spearman", "k
                                      "estimate": np.nan, "lower": np.nan, "upper": np.nan, "n": 0,
                                      "n_clusters": pd.NA, "ci": "none", "p_value": np.nan, "note": str(err)}])
             res["human"] = f"genai-arena {pd.Timestamp(day).date()} elo ({variant})"
+            res["note"] = ["; ".join(x for x in (note, provenance_note(metric)) if x) for note in res["note"]]
             res["metric"] = "vbench:" + res["metric"]
             frames.append(res)
     out = pd.concat(frames, ignore_index=True)
