@@ -134,8 +134,7 @@ def design_from_ratings(ratings: Ratings) -> Design:
     if half:
         ties = np.bincount(inv, weights=table.counts[:, 2], minlength=len(key))
         tie = np.divide(ties, n, out=np.zeros_like(n), where=n > 0)
-    anchor_name = ratings.board.attrs.get("anchor", "mean")
-    anchor = None if anchor_name in (None, "mean") else model_index(ratings.models, anchor_name)
+    anchor = _anchor_model(ratings.board.attrs.get("anchor", "mean"), ratings.models)
     return Design(models=ratings.models, theta=fit.theta.copy(), i=key // k, j=key % k, n=n,
                   factor=ratings.factor, anchor=anchor, source="ratings", tie=tie)
 
