@@ -519,6 +519,7 @@ def _interval_plot(
 
 def forest(
     data: Any,
+    *,
     model: str = "model",
     rating: str = "rating",
     lower: str | None = "lower",
@@ -527,7 +528,6 @@ def forest(
     order: Sequence[str] | None = None,
     ax: Axes | None = None,
     highlight: str | Sequence[str] | None = None,
-    *,
     hue_order: Sequence[str] | None = None,
 ) -> Axes:
     """Forest plot of ratings with their intervals, best model at the top.
@@ -564,12 +564,12 @@ def forest(
 
 def rank_intervals(
     data: Any,
+    *,
     model: str = "model",
     rank: str = "rank",
     lower: str | None = "rank_lower",
     upper: str | None = "rank_upper",
     ax: Axes | None = None,
-    *,
     hue: str | None = None,
     hue_order: Sequence[str] | None = None,
     order: Sequence[str] | None = None,
@@ -670,11 +670,11 @@ def _matrix_plot(
 
 def heatmap(
     data: Any,
+    *,
     row: str = "model_a",
     col: str = "model_b",
     value: str = "p",
     ax: Axes | None = None,
-    *,
     annot: bool | None = None,
     fmt: str = ".2f",
     order: Sequence[str] | None = None,
@@ -774,13 +774,13 @@ def _outside_legend(ax: Axes, title: str | None = None) -> None:
 
 def trajectories(
     data: Any,
+    *,
     time: str = "period",
     model: str = "model",
     rating: str = "rating",
     lower: str | None = "lower",
     upper: str | None = "upper",
     ax: Axes | None = None,
-    *,
     order: Sequence[str] | None = None,
     band_alpha: float = 0.18,
     legend: bool = True,
@@ -870,6 +870,7 @@ def _as_interval(interval: Any) -> tuple[float, float] | None:
 
 def corr_scatter(
     data: Any,
+    *,
     x: str,
     y: str,
     hue: str | None = None,
@@ -877,7 +878,6 @@ def corr_scatter(
     estimate: float | None = None,
     interval: Any = None,
     ax: Axes | None = None,
-    *,
     method: str = "spearman",
 ) -> Axes:
     """Scatter of two scores with the correlation and its interval in the legend.
@@ -957,12 +957,12 @@ def corr_scatter(
 
 def metric_profile(
     data: Any,
+    *,
     model: str = "model",
     dimension: str = "dimension",
     score: str = "score",
     kind: str = "heatmap",
     ax: Axes | None = None,
-    *,
     order: Sequence[str] | None = None,
     dimension_order: Sequence[str] | None = None,
     annot: bool | None = None,

@@ -298,7 +298,7 @@ def test_trajectories_with_label_periods_and_no_bands(board):
 def test_corr_scatter_puts_the_interval_in_the_legend():
     frame = pd.DataFrame({"model": ["a", "b", "c", "d"], "human": [1.0, 2.0, 3.0, 4.0],
                           "metric": [0.1, 0.3, 0.2, 0.5]})
-    ax = plots.corr_scatter(frame, "human", "metric", hue="model", label="model", estimate=0.82,
+    ax = plots.corr_scatter(frame, x="human", y="metric", hue="model", label="model", estimate=0.82,
                             interval=(0.41, 0.96))
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert texts[0] == "Spearman 0.82 [0.41, 0.96]"
@@ -308,12 +308,12 @@ def test_corr_scatter_puts_the_interval_in_the_legend():
     colours = {c.get_label(): to_hex(c.get_facecolor()[0]) for c in _by_gid(ax, "corr_scatter-point")}
     assert colours == plots.model_colors(["a", "b", "c", "d"])
 
-    computed = plots.corr_scatter(frame, "human", "metric", method="pearson",
+    computed = plots.corr_scatter(frame, x="human", y="metric", method="pearson",
                                   interval={"lower": 0.1, "upper": 0.99})
     r = np.corrcoef(frame["human"], frame["metric"])[0, 1]
     assert computed.get_legend().get_texts()[0].get_text() == f"Pearson {r:.2f} [0.10, 0.99]"
     with pytest.raises(KeyError, match="'vbench'.*y="):
-        plots.corr_scatter(frame, "human", "vbench")
+        plots.corr_scatter(frame, x="human", y="vbench")
 
 
 # ---------------------------------------------------------------------------------------------- metric profiles
@@ -416,3 +416,14 @@ def test_corr_forest_draws_rows_in_order_with_unit_colours():
         plots.corr_forest(table, estimate="est")
     with pytest.raises(TypeError):
         plots.corr_forest(table, "estimate")  # options are keyword-only
+
+
+def test_plot_options_are_keyword_only():
+    import inspect
+
+    for name in ("forest", "rank_intervals", "heatmap", "trajectories", "corr_scatter", "metric_profile",
+                 "corr_forest"):
+        params = list(inspect.signature(getattr(plots, name)).parameters.values())
+        assert params[0].name == "data", name
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:]), name
+        assert "ax" in {p.name for p in params}, name
