@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from .correlation.stats import fisher_interval
+from .datasets import PROVENANCE
 from .io import write_text
 from .ratings import RECIPES, Ratings
 from .results import Result
@@ -384,7 +385,12 @@ def compare_to_published(
         raise ValueError(f"no published model matches a model on our board ({len(pub)} published, {len(ours)} ours; "
                          f"e.g. published {pub['model'].head(3).tolist()} vs ours {ours['model'].head(3).tolist()})."
                          f" Pass aliases={{published: ours}}{'; close names: ' + hint if hint else ''}")
-    table = _join(ours, pub, matches)
+    # Where each published number comes from (who sampled, who evaluated, source, date, sample size) travels
+    # beside it into the table and the report.
+    provenance = [c for c in PROVENANCE if c in pub_raw.columns]
+    for col in provenance:
+        pub[col] = pub_raw[col].astype("string").fillna("unknown").to_numpy()
+    table = _join(ours, pub, matches, provenance)
     shift, anchor_used, notes = _shift(table, anchor, ours.attrs)
     table, order_key = _agreement_columns(table, shift)
     agreement = _agreement(table, order_key, shift, anchor_used, notes, level, tau_method, seed, ours, pub)
@@ -397,7 +403,7 @@ def compare_to_published(
     )
 
 
-def _join(ours: pd.DataFrame, pub: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
+def _join(ours: pd.DataFrame, pub: pd.DataFrame, matches: pd.DataFrame, provenance: list[str]) -> pd.DataFrame:
     pub = pub.rename(columns={"model": "published_model", "rating": "published_rating", "lower": "published_lower",
                               "upper": "published_upper", "rank": "published_rank"})
     pub = pub.merge(matches[["published_model", "model", "match"]], on="published_model", how="left")
@@ -413,7 +419,7 @@ def _join(ours: pd.DataFrame, pub: pd.DataFrame, matches: pd.DataFrame) -> pd.Da
     table = table.assign(_k=key).sort_values(["_o", "_k", "rating"], ascending=[True, True, False],
                                              na_position="last", ignore_index=True)
     cols = ["status", "model", "published_model", "match", "rating", "lower", "upper", "rank", "published_rating",
-            "published_lower", "published_upper", "published_rank"]
+            "published_lower", "published_upper", "published_rank", *provenance]
     out = table[cols].copy()
     out["status"] = out["status"].astype("string")
     out["match"] = out["match"].astype("string")
@@ -627,7 +633,8 @@ def write_report(comparison: Reproduction, path: str | os.PathLike, *, title: st
     context = rep.context if context is None else context
     lines = [*context, *summary_lines(rep, limit=20)] + [f"note: {n}" for n in rep.notes]
     png = _png_base64(forest_figure(rep, top=top, title=title))
-    table = _for_display(rep.table[_REPORT_COLUMNS].head(max_rows), ".1f")
+    shown = _REPORT_COLUMNS + [c for c in PROVENANCE if c in rep.table.columns and c != "source"]
+    table = _for_display(rep.table[shown].head(max_rows), ".1f")
     more = len(rep.table) - len(table)
     stats_table = _for_display(summary_table(rep), ".4g")
     if kind == ".md":

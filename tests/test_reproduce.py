@@ -245,3 +245,17 @@ def test_happyhorse_like_simulated_board_is_reproduced_with_the_aa_recipe():
     assert s["share_inside"] > 0.85  # the truth inside our 95% intervals
     top = board.iloc[0]
     assert top.model == "HappyHorse-1.0" and top.rank_ub == 1
+
+
+def test_provenance_travels_beside_each_published_number(fitted, tmp_path):
+    pub = _published().assign(sampled_by=["VBench Team"] * 3 + ["model's team"] * 3,
+                              evaluated_by="VBench Team", sample_size=["", "", "100", "100", "100", "7"])
+    rep = compare_to_published(fitted, pub, aliases={"B-model": "beta"})
+    row = rep.table.set_index("published_model").loc["Alpha"]
+    assert row["sampled_by"] == "VBench Team" and row["evaluated_by"] == "VBench Team"
+    assert rep.table.set_index("published_model").loc["delta", "sampled_by"] == "model's team"
+    text = write_report(rep, tmp_path / "r.md").read_text()
+    assert "sampled_by" in text and "model's team" in text
+    # Filtering by provenance is filtering the published table.
+    only_team = compare_to_published(fitted, pub[pub["sampled_by"] == "VBench Team"], aliases={"B-model": "beta"})
+    assert only_team.agreement["n_matched"] == 3
