@@ -44,6 +44,7 @@ from .bt.covariates import (
     covariance,
     covariate_table,
     fit_covariates,
+    null_loglik,
 )
 from .votes import read_votes
 
@@ -59,6 +60,7 @@ __all__ = [
     "CovariateError",
     "control",
     "controlled_board",
+    "covariate_leaderboard",
     "covariate_frame",
     "explained_preference",
     "t2vscore_case",
@@ -265,26 +267,6 @@ def _outcome_codes(winner: pd.Series) -> np.ndarray:
     return winner.astype(str).map(codes).to_numpy(np.int64)
 
 
-def _null_loglik(fit: CovariateFit) -> float:
-    """Log-likelihood with every model equal, no covariate and no position term (d = 0 in every battle); the
-    tie parameter of the Rao-Kupper and Davidson rules is refitted (a one-dimensional maximum)."""
-    from scipy.optimize import minimize_scalar
-
-    from .bt.covariates import _Problem
-
-    prob = _Problem(replace_x(fit.table, 0), fit.ties, False, 0.0, 0.0)
-    vec = np.zeros(prob.p)
-    if not prob.use_tau:
-        return float(prob.evaluate(vec, hessian=False)[0])
-
-    def neg(t: float) -> float:
-        vec[prob.k] = t
-        return -prob.evaluate(vec, hessian=False)[0]
-
-    res = minimize_scalar(neg, bracket=(fit.tau - 1.0, fit.tau + 1.0), tol=1e-12)
-    return float(-res.fun)
-
-
 def replace_x(tab: Any, n_features: int) -> Any:
     """The same cells with no covariates (P = 0) or with the first ``n_features`` of them."""
     return replace(tab, x=np.ascontiguousarray(tab.x[:, :n_features]), features=tab.features[:n_features])
@@ -446,7 +428,7 @@ def control(
     }).sort_values(["rating", "model"], ascending=[False, True], ignore_index=True)
 
     coefs = _coefficients(fit, cov, draws, info, factor, level)
-    ll0 = _null_loglik(fit)
+    ll0 = null_loglik(fit)
     stats = _fit_stats(fit, raw_fit, ll0)
     report = {"battles_read": n_read, "battles_used": int(table.counts.sum()),
               "battles_dropped_missing": info["battles_dropped"], "dropped_by_covariate": info["dropped"],
@@ -518,6 +500,25 @@ def controlled_board(votes: Any, covariates: Sequence[str] | Mapping[str, str], 
         report (battles read, used, dropped and why; aggregated or per battle), the options.
     """
     return control(votes, covariates, **options).board
+
+
+def covariate_leaderboard(data: Any, covariates: Sequence[str] | Mapping[str, str], **options: Any) -> pd.DataFrame:
+    """:func:`analysis.leaderboard` with ``covariates=``: its options mapped onto :func:`controlled_board`.
+
+    ``ci="cluster"`` becomes the cluster bootstrap (``ci="bootstrap"`` with ``cluster=``); options the covariate
+    board does not have (``method="elo"``, ``reweight``, ``recipe``, ``k_factor``) are an error if set.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    unsupported = [k for k in ("reweight", "recipe", "k_factor") if k in given]
+    if given.get("method", "bt") != "bt":
+        unsupported.append("method")
+    if unsupported:
+        raise ValueError(f"covariates= fits the covariate Bradley-Terry board, which has no option(s) {unsupported}")
+    for key in ("method", "device", "progress", "allow_self"):
+        given.pop(key, None)
+    if given.get("ci") == "cluster":
+        given["ci"] = "bootstrap"
+    return controlled_board(data, covariates, **given)
 
 
 # ---------------------------------------------------------------------------------------------- explained preference

@@ -822,6 +822,26 @@ def fit_covariates(
                         tau=tau if prob.use_tau else None, loglik=ll, iterations=it, grad_norm=gnorm, hessian=info)
 
 
+def null_loglik(fit: CovariateFit) -> float:
+    """Log-likelihood of the fit's battles with every model equal, no covariate and no position term (d = 0 in
+    every battle): the baseline of McFadden's R^2. The tie parameter of the Rao-Kupper and Davidson rules is
+    refitted (a one-dimensional maximum)."""
+    from scipy.optimize import minimize_scalar
+
+    tab = replace(fit.table, x=np.zeros((fit.table.n_cells, 0)), features=())
+    prob = _Problem(tab, fit.ties, False, 0.0, 0.0)
+    vec = np.zeros(prob.p)
+    if not prob.use_tau:
+        return float(prob.evaluate(vec, hessian=False)[0])
+
+    def neg(t: float) -> float:
+        vec[prob.k] = t
+        return -prob.evaluate(vec, hessian=False)[0]
+
+    res = minimize_scalar(neg, bracket=(fit.tau - 1.0, fit.tau + 1.0), tol=1e-12)
+    return float(-res.fun)
+
+
 def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     try:
         return scipy.linalg.solve(a, b, assume_a="pos")
@@ -1169,4 +1189,5 @@ __all__ = [
     "covariance",
     "covariate_table",
     "fit_covariates",
+    "null_loglik",
 ]
