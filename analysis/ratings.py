@@ -447,6 +447,7 @@ def leaderboard(
     k_factor: float | None = None,
     progress: bool | None = None,
     allow_self: bool | None = None,
+    covariates: Any = None,
 ) -> pd.DataFrame:
     """A leaderboard from battles, a votes file, counts or a dataset name.
 
@@ -491,6 +492,10 @@ def leaderboard(
     allow_self
         Exclude self-battles (model_a == model_b) and report them in ``attrs["report"]``; by default they are an
         error (see :func:`analysis.votes.read_votes` for every rule the reader applies).
+    covariates
+        Names (or ``{name: transform}``) of per-battle covariates to control for: the controlled board of
+        :func:`analysis.controlled.controlled_board` (rating beside rating_raw, rank_shift, coefficients in
+        ``attrs``); battles only, no counts.
 
     Returns
     -------
@@ -500,7 +505,11 @@ def leaderboard(
         1 + the number of models whose lower bound is above this model's upper bound. Fit details in ``attrs``;
         ``attrs["report"]`` says how many votes were read and used and what was excluded, and why.
     """
-    options = {k: v for k, v in locals().items() if k != "data"}
+    options = {k: v for k, v in locals().items() if k not in ("data", "covariates")}
+    if covariates is not None:
+        from .controlled import covariate_leaderboard
+
+        return covariate_leaderboard(data, covariates, **options)
     return rate(data, **options).board
 
 
