@@ -50,6 +50,7 @@ class Draws:
     kind: str
     max_step: float  # the last chord step of the kept draws, natural units: their numerical error is below it
     failed: int = 0  # resamples left out: no finite maximum (some models won or lost all their resampled votes)
+    newton: int = 0  # resamples the chord iteration handed to Newton-CG (sparse comparison graphs)
 
 
 # ---------------------------------------------------------------------------------------------- resampling
@@ -160,7 +161,7 @@ def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int
     from tqdm.auto import tqdm
 
     refitter = bt.Refitter(fit, device, tol, max_iter)
-    out, iters, worst, failed = [], 0, 0.0, 0
+    out, iters, worst, failed, newton = [], 0, 0.0, 0, 0
     with _inference_mode(device), tqdm(total=sum(sizes), desc=f"{kind} refits", disable=progress is False,
                                        delay=1.0 if progress is None else 0.0, leave=False) as bar:
         for c, size in enumerate(sizes):
@@ -168,6 +169,7 @@ def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int
             out.append(res.params[res.converged])
             failed += size - int(res.converged.sum())
             iters = max(iters, res.iterations)
+            newton += res.newton
             if not math.isnan(res.max_step):  # NaN when no draw of this chunk converged by chord or Newton
                 worst = max(worst, res.max_step)
             bar.update(size)
@@ -180,7 +182,7 @@ def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int
     idx = k + int(fit.position)
     return Draws(theta=theta, gamma=params[:, k] if fit.position else None,
                  tau=params[:, idx] if fit.tau is not None else None, iterations=iters, kind=kind, max_step=worst,
-                 failed=failed)
+                 failed=failed, newton=newton)
 
 
 def _inference_mode(device: Any) -> Any:
@@ -390,18 +392,26 @@ def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndar
     return np.quantile(draws, alpha, axis=0), np.quantile(draws, 1.0 - alpha, axis=0)
 
 
-def rank_draws(ratings: np.ndarray) -> np.ndarray:
-    """Competition ranks (1 = best) of each model in each draw: 1 + the number of models strictly above."""
+def rank_draws(ratings: NDArray[np.floating], block: int = 64) -> NDArray[np.int64]:
+    """Competition ranks (1 = best) of each model in each draw: 1 + the number of models strictly above.
+
+    Rows are ranked in blocks of ``block`` draws (cache-sized temporaries, int32 positions) with numpy's default
+    (SIMD) sort: equal values share their run's first position whatever order the sort leaves them in.
+    """
     ratings = np.asarray(ratings)
-    order = np.argsort(-ratings, axis=1, kind="stable")
-    ranked = np.take_along_axis(ratings, order, axis=1)
-    # Within a run of equal values every model takes the run's first position (competition ranking).
-    position = np.broadcast_to(np.arange(ratings.shape[1]), ranked.shape)
-    starts = np.ones(ranked.shape, dtype=bool)
-    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
-    out = np.empty(ratings.shape, dtype=np.int64)
-    np.put_along_axis(out, order, first + 1, axis=1)
+    n, k = ratings.shape
+    out = np.empty((n, k), dtype=np.int64)
+    position = np.arange(1, k, dtype=np.int32)
+    for s in range(0, n, block):
+        rows = ratings[s : s + block]
+        order = np.argsort(-rows, axis=1)
+        ranked = np.take_along_axis(rows, order, axis=1)
+        # Within a run of equal values every model takes the run's first position (competition ranking).
+        first = np.zeros((len(rows), k), dtype=np.int32)
+        np.copyto(first[:, 1:], position, where=ranked[:, 1:] != ranked[:, :-1])
+        np.maximum.accumulate(first, axis=1, out=first)
+        first += 1
+        np.put_along_axis(out[s : s + block], order, first, axis=1)
     return out
 
 

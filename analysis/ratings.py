@@ -58,7 +58,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 _DEFAULTS: dict[str, Any] = {
     "method": "bt", "ties": "half", "position": False, "reweight": None, "prior": 0.0, "anchor": "mean",
     "scale": 400.0, "base": 10.0, "init": 1000.0, "ci": "bootstrap", "resamples": 1000, "level": 0.95,
-    "cluster": None, "seed": None, "device": "auto", "bothbad": "tie", "k_factor": 4.0, "progress": False,
+    "cluster": None, "seed": None, "device": "auto", "bothbad": "tie", "k_factor": 4.0, "progress": None,
     "allow_self": False,
 }
 BOARD_COLUMNS = ["model", "rating", "lower", "upper", "se", "rank", "rank_lower", "rank_upper", "rank_ub",
@@ -265,12 +265,12 @@ def rate(
     if opts["ci"] in ("bootstrap", "cluster"):
         if opts["ci"] == "bootstrap":
             d = intervals.bootstrap(fit, int(opts["resamples"]), seed=rng_seed, device=opts["device"],
-                                    progress=bool(opts["progress"]))
+                                    progress=opts["progress"])
         else:
             mat, clusters = intervals.cluster_matrix(table, cluster_counts, opts["cluster"])
             extras["clusters"] = len(clusters)
             d = intervals.cluster_bootstrap(fit, mat, int(opts["resamples"]), seed=rng_seed, device=opts["device"],
-                                            progress=bool(opts["progress"]))
+                                            progress=opts["progress"])
         draws = _gauge(models, d.theta * factor, opts)[0]
         extras.update(refit_iterations=d.iterations, refit_max_step=d.max_step, refit_failed=d.failed)
         if d.failed:
@@ -488,7 +488,7 @@ def leaderboard(
     k_factor
         Elo's K (``method="elo"`` only; default 4, FastChat's).
     progress
-        Show a progress bar for the bootstrap.
+        Progress bar for the bootstrap: True always, False never, None (default) once it has run for a second.
     allow_self
         Exclude self-battles (model_a == model_b) and report them in ``attrs["report"]``; by default they are an
         error (see :func:`analysis.votes.read_votes` for every rule the reader applies).

@@ -434,7 +434,7 @@ class Resampler:
         self.dtype = np.float32 if counts.sum() < 2**24 else np.float64
         flat = counts.reshape(-1)
         use_tables = method == "poisson" or (method == "auto" and _PoissonTables.entries(flat) <= _MAX_TABLE_ENTRIES)
-        with _numba_threads(self.threads):
+        with numba_threads(self.threads):
             self.tables = _PoissonTables(flat) if use_tables and flat.sum() > 0 else None
         self.method = "poisson" if use_tables else "binomial"
 
@@ -445,7 +445,7 @@ class Resampler:
         shape = (self.counts.shape[0], 3, keys.shape[0])
         if out is None or out.shape != shape or out.dtype != self.dtype:
             out = np.zeros(shape, self.dtype)  # cells with no votes stay zero: the samplers never write them
-        with _numba_threads(self.threads):
+        with numba_threads(self.threads):
             if self.tables is not None:
                 self.tables.draw(keys, out.reshape(-1, keys.shape[0]))
             elif self.method == "binomial":
@@ -525,7 +525,7 @@ def free_cores() -> int:
 
 
 @contextlib.contextmanager
-def _numba_threads(threads: int | None) -> Iterator[None]:
+def numba_threads(threads: int | None) -> Iterator[None]:
     """Run the numba stages inside on ``threads`` threads (None: :func:`free_cores`), then restore the setting."""
     import numba
 

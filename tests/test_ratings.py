@@ -414,7 +414,7 @@ def test_sparse_board_where_the_chord_stalls_is_solved_by_newton():
     counts = simulate_counts(400, 200_000, pairing="sparse", tie_rate=0.2, seed=1)
     fit = bt.fit_bt(bt.pair_table(counts))
     draws = intervals.bootstrap(fit, 12, seed=1)
-    assert draws.failed == 0 and draws.iterations >= 15
+    assert draws.failed == 0 and draws.newton > 0
     resampled = intervals.multinomial_counts(fit.table, 12, 1)
     for b in (0, 5, 11):
         single = bt.fit_bt(fit.table.with_counts(resampled[b].astype(float)))

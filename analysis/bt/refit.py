@@ -110,6 +110,7 @@ class Refitter:
             h = evaluate(table, fit.theta, fit.gamma, fit.tau, fit.ties, fit.prior, position=fit.position)[2]
         sparse = scipy.sparse.issparse(h) and len(free) > DENSE_MAX and not self.use_torch
         self.lu = None
+        self._h_inv32 = None
         h_inv = None
         if sparse:
             sub = scipy.sparse.csc_matrix(h)[free][:, free]
@@ -153,6 +154,7 @@ class Refitter:
                 (np.concatenate([np.ones(g), -np.ones(g)]),
                  (np.concatenate([self.i, self.j]), np.concatenate([np.arange(g), np.arange(g)]))), shape=(k, g))
             self._scatter = {np.dtype(np.float64): inc, np.dtype(np.float32): inc.astype(np.float32)}
+            self._abs_scatter = abs(inc)
 
     # ------------------------------------------------------------------------------------------ array helpers
 
@@ -196,6 +198,14 @@ class Refitter:
         np.exp(x, out=x)
         x += 1.0
         return np.reciprocal(x, out=x)
+
+    def _precondition32(self, x: Any) -> Any:
+        """:meth:`_precondition` for the float32 inner solves (numpy)."""
+        if self.lu is None:
+            if self._h_inv32 is None:
+                self._h_inv32 = self.h_inv.astype(np.float32)
+            return self._h_inv32 @ x
+        return self._precondition(x.astype(np.float64)).astype(np.float32)
 
     def _precondition(self, x: Any) -> Any:
         """H0^-1 x for a (P, R) float64 array (zero in the gauge coordinate)."""
@@ -274,6 +284,7 @@ class Refitter:
         one-by-one fallback and returns numpy.
         """
         counts = self._as_work(counts)
+        self.last_newton = 0  # tables of this call handed to Newton-CG
         logistic = None
         if self.logistic:
             wa, wb, tt = (counts[:, c] * self.weight for c in range(3)) if self.weighted else counts.unbind(1) \
@@ -294,19 +305,25 @@ class Refitter:
             # depends on its own counts only (not on the block size, the order, or the other tables).
             per_draw = self._colmax_abs(delta) + math.inf
             done = per_draw < 0
+            stalled = done
             while iterations < chord_iter:
                 iterations += 1
                 step = self._precondition(self._gradient(self._cast(delta, self.dtype), counts, logistic))
                 size = self._colmax_abs(step)
-                step[:, done] = 0.0
+                frozen = done | stalled
+                step[:, frozen] = 0.0
                 delta += step
                 # Converged when the step and the error left after it are both <= tol: under linear contraction
                 # by rho = size / previous size the remaining error is size * rho / (1 - rho).
                 rate = size / per_draw
                 newly = (size <= self.tol) & (size * rate <= self.tol * (1.0 - rate))
-                per_draw = self._where(done, per_draw, size)
-                done = done | newly
-                if bool(done.all()):
+                per_draw = self._where(frozen, per_draw, size)
+                done = done | (newly & ~stalled)
+                if logistic is not None and iterations >= 3:
+                    # Contracting by less than half per step (sparse graphs, the float32 noise floor): Newton-CG
+                    # finishes those sooner than more chord steps.
+                    stalled = stalled | (~done & ~(rate < 0.5))
+                if bool((done | stalled).all()):
                     break
             finite = self.torch.isfinite(delta).all(0) if self.use_torch else np.isfinite(delta).all(0)
             converged = finite & done
@@ -329,12 +346,17 @@ class Refitter:
                 else:
                     todo = np.flatnonzero(~converged)
                     y, m = (x[:, todo].astype(np.float64) for x in logistic)
-                sub, sub_step, newton_iter = self._newton(y, m)
+                # Newton starts where the chord left each table (its iterate is finite and usually closer).
+                start = delta[:, todo]
+                start = self._where(self.torch.isfinite(start) if self.use_torch else np.isfinite(start), start, 0.0)
+                newton = self._newton_compiled if self.lu is not None else self._newton
+                sub, sub_step, newton_iter = newton(y, m, start=start)
                 delta[:, todo] = sub
                 per_draw[todo] = sub_step
                 finite = self.torch.isfinite(sub).all(0) if self.use_torch else np.isfinite(sub).all(0)
                 converged[todo] = finite & (sub_step <= self.tol)
                 iterations = max(iterations, newton_iter)
+                self.last_newton = len(todo)
         last = float(per_draw[converged].max()) if bool(converged.any()) else float("nan")
         return self.start + delta, converged, iterations, last
 
@@ -348,67 +370,115 @@ class Refitter:
             grad[: self.k] -= self.fit.prior * (self.start[: self.k] + delta[: self.k])
         return grad, p
 
-    def _newton(self, y: Any, m: Any, max_newton: int = 30, max_cg: int = 200) -> tuple[Any, Any, int]:
-        """Newton's method with PCG inner solves for logistic ties, float64, from the full-data fit.
+    def _newton(self, y: Any, m: Any, max_newton: int = 30, max_cg: int = 200,
+                start: Any = None) -> tuple[Any, Any, int]:
+        """Newton's method with PCG inner solves for logistic ties, from the full-data fit (or ``start``, deltas).
 
-        Returns deltas (P, R), the last step's largest change per table, and the Newton iterations used.
+        Inexact Newton: each step's conjugate-gradient solve stops at a relative residual of 0.1 on the first step,
+        then of the previous step's size (at least 1e-4), so the outer convergence stays quadratic-like; a table
+        stops at its first step <= tol, and later iterations work on the tables still moving only. The score and
+        the steps are float64; on CPU the inner solves run in float32, ample for a search direction, at half the
+        memory traffic. Returns deltas (P, R), the last step's largest change per table, and the iterations used.
         """
-        k, prior = self.k, self.fit.prior
-        delta = self._zeros(self.start.shape[0], y.shape[1])
+        torch = self.torch
+        delta = self._zeros(self.start.shape[0], y.shape[1]) if start is None else start * 1.0
+        inner = self._f64_dtype if self.use_torch else np.float32
         step_max = self._colmax_abs(delta) + math.inf
-        done = step_max < 0
+        active = torch.arange(y.shape[1], device=self.device) if self.use_torch else np.arange(y.shape[1])
         it = 0
-        while it < max_newton:
+        while it < max_newton and len(active):
             it += 1
-            grad, p = self._logistic_score64(delta, y, m)
-            w = m * p * (1.0 - p)
-
-            def hess_vec(v, w=w):
-                out = self._linear_t(w * self._linear(v))
-                if prior:
-                    out[:k] += prior * v[:k]
-                return out
-
-            step = self._pcg(hess_vec, grad, max_cg, ~done)
+            d_a, y_a, m_a = delta[:, active], y[:, active], m[:, active]
+            grad, p = self._logistic_score64(d_a, y_a, m_a)
+            p = self._cast(p, inner)
+            w = self._cast(m_a, inner) * p * (1.0 - p)
+            prev = step_max[active]
+            eta = self._where(prev < 0.1, prev, 0.1)
+            eta = self._where(eta > 1e-4, eta, 1e-4)
+            step = self._f64(self._pcg(self._cast(grad, inner), w, self._cast(eta * eta, inner), max_cg))
             # Damped: no strength moves by more than 2 natural units (175 Elo points) in one step.
             size = self._colmax_abs(step)
             scale = 2.0 / (size.clamp_min(1e-300) if self.use_torch else np.maximum(size, 1e-300))
             step *= scale.clamp(max=1.0) if self.use_torch else np.minimum(scale, 1.0)
-            step[:, done] = 0.0
-            delta += step
-            step_max = self._where(done, step_max, size)
-            done = done | (size <= self.tol)
-            if bool(done.all()):
-                break
+            delta[:, active] = d_a + step
+            step_max[active] = size
+            active = active[~(size <= self.tol)]
         return delta, step_max, it
 
-    def _pcg(self, hess_vec: Any, b: Any, max_iter: int, live: Any) -> Any:
-        """Solve H x = b for the ``live`` tables (columns) by conjugate gradients preconditioned with H0^-1.
+    def _newton_compiled(self, y: Any, m: Any, start: Any) -> tuple[Any, Any, int]:
+        """:meth:`_newton` for large sparse boards on CPU: the compiled kernel, one table per thread."""
+        from ..sampling import numba_threads
+        from ._kernels import newton_cg
 
-        Each column stops at its own relative residual of 1e-12 (preconditioned norm) and is zero where not live.
+        delta = np.ascontiguousarray(start.T, dtype=np.float64)
+        n = delta.shape[0]
+        last, iterations = np.empty(n), np.zeros(n, np.int64)
+        gauge = -1 if self.fit.prior > 0 else self.k - 1
+        with numba_threads(None):
+            newton_cg(self.i, self.j, self.d0_64[:, 0], self.start[: self.k, 0], np.ascontiguousarray(y.T),
+                      np.ascontiguousarray(m.T), delta, last, iterations, float(self.fit.prior),
+                      int(self.fit.position), gauge, self.tol, 30, 200)
+        return delta.T, last, int(iterations.max(initial=0))
+
+    def _jacobi(self, w: Any) -> Any:
+        """Inverse diagonal of each table's Hessian (P, R) from its per-group weights w (G, R); 0 off the gauge."""
+        k = self.k
+        diag = np.asarray(self._abs_scatter.astype(w.dtype) @ w)
+        if self.fit.position:
+            diag = np.concatenate([diag, w.sum(0, keepdims=True)])
+        diag[:k] += self.fit.prior
+        inv = np.zeros_like(diag)
+        inv[self.free] = 1.0 / np.maximum(diag[self.free], 1e-30)
+        return inv
+
+    def _pcg(self, b: Any, w: Any, eta2: Any, max_iter: int) -> Any:
+        """Solve H x = b for every table (column), H = the logistic Hessian with per-group weights w (G, R).
+
+        Preconditioned conjugate gradients: H0^-1 on boards up to :data:`DENSE_MAX` parameters, each table's own
+        diagonal (Jacobi) beyond, where the sparse triangular solves of H0 cost more than a Hessian-vector
+        product. Column c stops once its preconditioned residual is <= eta2[c] times the initial one; finished
+        columns leave the working arrays, so a column's arithmetic does not depend on the others.
         """
+        k, prior = self.k, self.fit.prior
+        jacobi = self._jacobi(w) if self.lu is not None else None
+
+        def precondition(r: Any, inv: Any) -> Any:
+            if inv is not None:
+                return inv * r
+            return self._precondition(r) if self.use_torch else self._precondition32(r)
+
+        def hess_vec(v: Any, w: Any) -> Any:
+            out = self._linear_t(w * self._linear(v))
+            if prior:
+                out[:k] += prior * v[:k]
+            return out
+
         x = b * 0.0
-        r = self._where(live, b, x)
-        z = self._precondition(r)
+        cols = self.torch.arange(b.shape[1], device=b.device) if self.use_torch else np.arange(b.shape[1])
+        r = b * 1.0
+        z = precondition(r, jacobi)
         p = z * 1.0
         rz = (r * z).sum(0)
-        target = rz * 1e-24
-        live = live & (rz > 0)
-        floor = 1e-300
-        for _ in range(max_iter):
-            if not bool(live.any()):
+        target = rz * eta2
+        inv = jacobi
+        floor = 1e-30
+        keep = rz > target
+        for _ in range(max_iter + 1):
+            if not bool(keep.all()):
+                cols, r, p, rz, target, w = cols[keep], r[:, keep], p[:, keep], rz[keep], target[keep], w[:, keep]
+                inv = None if inv is None else inv[:, keep]
+            if not len(cols):
                 break
-            q = hess_vec(p)
+            q = hess_vec(p, w)
             pq = (p * q).sum(0)
-            alpha = self._where(live, rz / (pq.clamp_min(floor) if self.use_torch else np.maximum(pq, floor)), 0.0)
-            x += alpha * p
+            alpha = rz / (pq.clamp_min(floor) if self.use_torch else np.maximum(pq, floor))
+            x[:, cols] += alpha * p
             r -= alpha * q
-            z = self._precondition(r)
+            z = precondition(r, inv)
             rz_new = (r * z).sum(0)
-            live = live & (rz_new > target)
-            beta = rz_new / (rz.clamp_min(floor) if self.use_torch else np.maximum(rz, floor))
-            p = self._where(live, z + beta * p, 0.0)
-            rz = self._where(live, rz_new, rz)
+            keep = rz_new > target
+            p = z + (rz_new / (rz.clamp_min(floor) if self.use_torch else np.maximum(rz, floor))) * p
+            rz = rz_new
         return x
 
     # ------------------------------------------------------------------------------------------ entry point
@@ -430,7 +500,8 @@ class Refitter:
                 if row is not None:
                     params[r], converged[r] = row, True
                     exact += 1
-        return BatchRefit(params=params, converged=converged, iterations=iterations, max_step=last, exact=exact)
+        return BatchRefit(params=params, converged=converged, iterations=iterations, max_step=last,
+                          newton=self.last_newton, exact=exact)
 
 
 def _numpy_score(e: NDArray[np.floating], y: NDArray[np.floating], m: NDArray[np.floating]) -> NDArray[np.floating]:
