@@ -1181,3 +1181,104 @@ def corr_forest(
         ax.legend(handles=handles, title=_label(hue), loc="center left", bbox_to_anchor=(1.02, 0.5),
                   borderaxespad=0.0)
     return ax
+
+
+# ---------------------------------------------------------------------------------------------- controlled boards
+
+
+def coef_forest(
+    data: Any,
+    *,
+    estimate: str = "elo",
+    lower: str = "lower",
+    upper: str = "upper",
+    label: str = "feature",
+    hue: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Covariate coefficients with intervals, one row each: what one SD of a feature is worth in Elo.
+
+    ``data`` is :attr:`analysis.controlled.Controlled.coefficients` or the table of
+    :func:`analysis.controlled.explained_preference` (``hue="fit"`` tells one-at-a-time fits from the joint one).
+    A vertical line marks 0 (no effect). Returns the Axes.
+    """
+    func = "coef_forest"
+    frame = _frame(data, func)
+    _require(frame, func, estimate=estimate, lower=lower, upper=upper, label=label, hue=hue)
+    est, lo, hi = _numeric(frame, estimate, func), _numeric(frame, lower, func), _numeric(frame, upper, func)
+    labels = list(_text(frame, label))
+    groups = _text(frame, hue) if hue is not None else np.full(len(frame), "", dtype=object)
+    levels = _unique(groups)
+    colours = {g: SERIES_PALETTE[i % len(SERIES_PALETTE)] for i, g in enumerate(levels)}
+    colour = [colours[g] for g in groups]
+    if hue is not None:
+        labels = [f"{t} ({g})" if g != t else t for t, g in zip(labels, groups, strict=True)]
+    grow = _points() / 12.0
+    label_width = _text_inches(max((len(t) for t in labels), default=1), "ytick.labelsize")
+    row_height = max(0.22, 1.6 * _points("ytick.labelsize") / 72.0)
+    ax = _axes(ax, (4.0 * grow + label_width + 1.0, max(1.8, row_height * len(frame) + 1.0 * grow)))
+    y = np.arange(len(frame))[::-1].astype(float)
+    has = np.isfinite(lo) & np.isfinite(hi)
+    if has.any():
+        ax.hlines(y[has], lo[has], hi[has], colors=[c for c, h in zip(colour, has, strict=True) if h],
+                  linewidth=mpl.rcParams["lines.linewidth"], gid=f"{func}-interval", zorder=2)
+    ax.scatter(est, y, c=colour, s=mpl.rcParams["lines.markersize"] ** 2, edgecolors="white", linewidths=0.5,
+               zorder=3, gid=f"{func}-point")
+    ax.set_yticks(y, labels=labels)
+    ax.set_ylim(-0.8, len(frame) - 0.2)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(False, axis="y")
+    ax.axvline(0.0, color="#999999", linewidth=0.8, zorder=1)
+    ax.set_xlabel("Elo points per SD of the feature" if estimate == "elo" else _label(estimate))
+    return ax
+
+
+def rank_slope(
+    data: Any,
+    *,
+    model: str = "model",
+    before: str = "rank_raw",
+    after: str = "rank",
+    titles: tuple[str, str] = ("raw", "controlled"),
+    highlight: str | Iterable[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Slope chart of ranks before and after controlling for covariates (one line per model, rank 1 on top).
+
+    ``data`` is a controlled board (:func:`analysis.controlled.controlled_board`): columns ``rank_raw`` and
+    ``rank``. Models whose rank changes are drawn in their colours, the others in grey, unless ``highlight``
+    names the models to colour. Returns the Axes.
+    """
+    func = "rank_slope"
+    frame = _frame(data, func)
+    _require(frame, func, model=model, before=before, after=after)
+    names = list(_text(frame, model))
+    r0, r1 = _numeric(frame, before, func), _numeric(frame, after, func)
+    chosen = set(_as_list(highlight)) if highlight is not None else {n for n, a, b in zip(names, r0, r1, strict=True)
+                                                                     if a != b}
+    if highlight is not None:
+        _check_known(chosen, names, func, "highlight models")
+    colours = model_colors(names)
+    grow = _points() / 12.0
+    width = _text_inches(max((len(n) for n in names), default=1), "ytick.labelsize")
+    ax = _axes(ax, (2.0 * width + 2.2 * grow, max(2.0, 0.28 * len(names) + 0.8)))
+    for name, a, b in zip(names, r0, r1, strict=True):
+        on = name in chosen
+        c = colours[name] if on else "#bbbbbb"
+        ax.plot([0, 1], [a, b], color=c, linewidth=mpl.rcParams["lines.linewidth"] * (1.4 if on else 0.9),
+                marker="o", markersize=mpl.rcParams["lines.markersize"] * 0.7, zorder=3 if on else 2,
+                gid=f"{func}-{name}")
+        ax.text(-0.04, a, name, ha="right", va="center", fontsize=mpl.rcParams["ytick.labelsize"],
+                color="black" if on else "#777777")
+        ax.text(1.04, b, name, ha="left", va="center", fontsize=mpl.rcParams["ytick.labelsize"],
+                color="black" if on else "#777777")
+    top = int(np.nanmax(np.r_[r0, r1])) if len(names) else 1
+    ax.set_ylim(top + 0.6, 0.4)
+    ax.set_xlim(-0.9, 1.9)
+    ax.set_xticks([0, 1], labels=list(titles))
+    ax.set_yticks([])
+    ax.grid(False)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_ylabel("Rank")
+    return ax
