@@ -361,3 +361,26 @@ def test_videobench_dimension_explained_preference():
     aq = table[(table["fit"] == "aesthetic_quality")].iloc[0]
     assert aq["lower"] > 0 and aq["r2_vs_board"] > 0
     assert fits["joint"].board["rank_shift"].abs().max() >= 1
+
+
+def test_leaderboard_covariates_keyword_and_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from analysis import plots
+
+    df = battles_with_sides(1500, seed=8)
+    board = A.leaderboard(df, covariates={"duration": "normdiff"}, ci="sandwich")
+    same = controlled.controlled_board(df, {"duration": "normdiff"}, ci="sandwich")
+    pd.testing.assert_frame_equal(board, same)
+    with pytest.raises(ValueError, match="no option"):
+        A.leaderboard(df, covariates=["duration"], reweight="inverse_pair")
+    res = controlled.control(df, ["duration"])
+    ax = plots.coef_forest(res.coefficients)
+    (seg,) = [c for c in ax.collections if c.get_gid() == "coef_forest-interval"]
+    np.testing.assert_allclose(seg.get_segments()[0][:, 0], res.coefficients[["lower", "upper"]].to_numpy()[0])
+    ax = plots.rank_slope(res.board.assign(rank_raw=res.board["rank"][::-1].to_numpy()))
+    lines = {ln.get_gid(): ln.get_ydata() for ln in ax.lines}
+    first = res.board.iloc[0]
+    assert list(lines[f"rank_slope-{first['model']}"]) == [len(res.board), first["rank"]]
+    plots.plt.close("all")
