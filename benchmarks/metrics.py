@@ -1,8 +1,10 @@
 """Benchmark the metric pipeline against its floors, each measured in the same run.
 
 1. Subject consistency, DINO ViT-B/16 (random weights, real architecture): frames per second of
-   (a) the backbone alone on pre-made batches (the floor: decoding and resizing should hide behind it),
-   (b) ``evaluate`` end to end (decode in a thread, resize, batch across videos, score),
+   (a) the backbone alone on pre-made batches with all intra-op threads (the floor: decoding and resizing
+       should hide behind it),
+   (b) ``evaluate`` end to end (decode in a thread, resize, one single-threaded pass per frame on a pool of
+       as many workers as torch has threads, score): the deterministic path,
    (c) a frame-by-frame loop following VBench's code path (decode the whole clip, resize it, feed DINO one
        frame at a time, one video at a time).
    Goals on CPU: (b) within 15% of (a), never slower than (c). On a GPU: (b) >= 10x (c).
@@ -70,7 +72,7 @@ def vbench_loop_rate(model: DinoViT, videos: list[str], device: torch.device) ->
     start = time.perf_counter()
     with torch.no_grad():
         for path in videos:
-            frames = torch.from_numpy(read_frames(path)).permute(0, 3, 1, 2)
+            frames = torch.from_numpy(read_frames(path)).permute(0, 3, 1, 2).float()  # VBench: float32
             images = dino_transform(frames)
             first = prev = None
             total = 0.0
@@ -143,7 +145,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # 256 x 256 clips: short side resized to 224, so DINO sees 224 x 224 (197 tokens).
         videos = make_clips(Path(tmp), args.videos, frames, 256, 256, "libx264")
-        pre = [dino_transform(torch.from_numpy(read_frames(v)).permute(0, 3, 1, 2)) for v in videos]
+        pre = [dino_transform(torch.from_numpy(read_frames(v)).permute(0, 3, 1, 2).float()) for v in videos]
         flat = torch.cat(pre).to(device)
         batches = list(flat.split(args.batch_size))
         with torch.inference_mode():

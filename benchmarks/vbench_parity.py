@@ -44,14 +44,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DIMS = ["temporal_flickering", "subject_consistency", "background_consistency", "aesthetic_quality"]
+DIMS = ["temporal_flickering", "subject_consistency", "background_consistency", "aesthetic_quality", "dynamic_degree"]
 SIDE_PACKAGES = [
     "vbench==0.1.5",
     "openai-clip==1.0.1",
     "torchvision==0.28.0",
     "decord==0.6.0",
 ]
-SIDE_DEPS = ["numpy<2", "pillow", "opencv-python-headless", "ftfy", "regex", "tqdm", "setuptools<81", "scipy"]
+SIDE_DEPS = [
+    "numpy<2",
+    "pillow",
+    "opencv-python-headless",
+    "ftfy",
+    "regex",
+    "tqdm",
+    "setuptools<81",
+    "scipy",
+    "easydict",
+]
 
 # Architectures (CLIP: embed, vision width, layers, patch, text width, text layers, vocab, context).
 CLIP_SHAPES = {
@@ -140,6 +150,20 @@ def _worker_weights(cache: Path, torch_home: Path, dino_repo: Path, profile: str
         traced = torch.jit.trace(copy.deepcopy(model), (image, text), check_trace=False).half()
         traced.save(str(cache / "clip_model" / f"{name}.pt"))
 
+    from easydict import EasyDict
+    from vbench.third_party.RAFT.core.raft import RAFT
+
+    raft = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
+    with torch.no_grad():  # VBench's own init; batch-norm statistics and biases perturbed so they matter
+        for name, t in raft.state_dict().items():
+            if t.is_floating_point() and ("running" in name or name.endswith("bias")):
+                t.add_(0.1 * torch.rand_like(t) if "running_var" in name else 0.05 * torch.randn_like(t))
+    (cache / "raft_model" / "models").mkdir(parents=True, exist_ok=True)
+    # The released file is a DataParallel state dict ("module." keys); VBench strips the prefix when loading.
+    torch.save(
+        {f"module.{k}": v for k, v in raft.state_dict().items()}, cache / "raft_model" / "models" / "raft-things.pth"
+    )
+
     head = nn.Linear(768, 1)
     nn.init.normal_(head.weight, std=2.0)  # spread the scores around LAION's typical 5
     nn.init.constant_(head.bias, 5.0)
@@ -202,6 +226,36 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
     aes = get_aesthetic_model(str(cache / "aesthetic_model" / "emb_reader")).to(device)
     clip_l, _ = clip.load(str(cache / "clip_model" / "ViT-L-14.pt"), device=device)
     record("aesthetic_quality", lambda: laion_aesthetic(aes, clip_l, videos, device))
+
+    from easydict import EasyDict
+    from vbench import dynamic_degree as vb_dd
+
+    pairs: dict[str, list[float]] = {}
+    current: list[str] = []
+    get_score = vb_dd.DynamicDegree.get_score
+
+    def observed(self: object, img: object, flo: object) -> float:  # VBench's value, recorded on its way out
+        value = get_score(self, img, flo)
+        pairs.setdefault(current[-1], []).append(value)
+        return value
+
+    infer = vb_dd.DynamicDegree.infer
+
+    def infer_named(self: object, video_path: str) -> bool:
+        current.append(video_path)
+        return infer(self, video_path)
+
+    vb_dd.DynamicDegree.get_score = observed
+    vb_dd.DynamicDegree.infer = infer_named
+    args = EasyDict(
+        model=str(cache / "raft_model" / "models" / "raft-things.pth"),
+        small=False,
+        mixed_precision=False,
+        alternate_corr=False,
+    )
+    dynamic = vb_dd.DynamicDegree(args, device)
+    record("dynamic_degree", lambda: vb_dd.dynamic_degree(dynamic, videos))
+    results["dynamic_degree"]["pairs"] = pairs
     out.write_text(json.dumps({"results": results, "seconds": seconds}, indent=1))
 
 
@@ -248,6 +302,9 @@ def ours(videos: list[str], cache: Path) -> tuple[dict, dict]:
             "aggregate": frame.attrs["aggregates"][dim],
             "videos": dict(zip(frame.video, frame.score.astype(float), strict=True)),
         }
+        if dim == "dynamic_degree":
+            assert set(frame.backend) == {"raft-things"}, frame.backend
+            results[dim]["pairs"] = {v: r[dim]["pair_scores"] for v, r in frame.attrs["records"].items()}
     return results, seconds
 
 
@@ -266,6 +323,13 @@ def table(ref: dict, got: dict, frames: dict[str, int], seconds_ref: dict, secon
             f"| {dim} | {len(diffs)} | {max(diffs):.1e} | {abs(r['aggregate'] - g['aggregate']):.1e} "
             f"| {rate_r:.1f} | {rate_g:.1f} | {rate_g / rate_r:.2f}x |"
         )
+    rp, gp = ref["dynamic_degree"]["pairs"], got["dynamic_degree"]["pairs"]
+    d = [(abs(a - b), abs(a - b) / max(abs(a), 1e-12)) for v in rp for a, b in zip(rp[v], gp[v], strict=True)]
+    scale = max(abs(a) for v in rp for a in rp[v])
+    lines.append(
+        f"| dynamic_degree, per-pair top-5% flow (px, up to {scale:.1f}) | {len(d)} pairs "
+        f"| {max(x[0] for x in d):.1e} (relative {max(x[1] for x in d):.1e}) | - | - | - | - |"
+    )
     return "\n".join(lines)
 
 

@@ -309,6 +309,7 @@ class DynamicDegree(Dimension):
             video_results=bool(moving),
             backend=self.backend,
             n_sampled=state.acc["n_sampled"],
+            pair_scores=[float(x) for x in state.acc["pair_scores"]],  # pixels, for audits and parity checks
         )
 
 

@@ -565,6 +565,7 @@ def _score_locked(
     _barrier()
     frame.attrs["notes"] = {n: d.note for n, d in dims.items() if d.note}
     frame.attrs["unavailable"] = {n: d.reason for n, d in dims.items() if isinstance(d, Unavailable)}
+    frame.attrs["records"] = merged  # video -> dimension -> full record (sums, pair counts, flow statistics)
     frame.attrs["aggregates"] = {
         n: aggregate_dimension(n, [merged[i.path][n] for i in items if n in merged.get(i.path, {})])
         for n in supported
