@@ -29,6 +29,7 @@ becoming ``int(224 * long / short)``, then divided by 255 and normalised. Each f
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +164,9 @@ class Dimension:
         """True once every submitted frame's network output has come back."""
         return state.received >= state.submitted
 
+    def wait(self, state: VideoState) -> None:
+        """Block until ``done`` (dimensions whose work runs on workers override this)."""
+
     def finish(self, state: VideoState) -> dict[str, Any]:
         """The video's record (see module docstring), after all frames were fed and ``done`` holds."""
         if state.error is not None:
@@ -266,10 +270,15 @@ class DynamicDegree(Dimension):
 
     name = "dynamic_degree"
 
-    def __init__(self, flow: Any, note: str = "") -> None:
+    def __init__(self, flow: Any, note: str = "", executor: Executor | None = None, max_pending: int = 16) -> None:
         self.flow = flow
         self.backend = flow.backend
         self.note = note
+        self.executor = executor  # pairs run concurrently; each pair's arithmetic is its own, single-threaded
+        self.max_pending = max(1, max_pending)
+
+    def _pair_score(self, a: np.ndarray, b: np.ndarray) -> float:
+        return top5_mean(self.flow.pair(a, b))
 
     def feed(self, state: VideoState, chunk: Chunk) -> None:
         if not state.check_shape(chunk):
@@ -281,16 +290,33 @@ class DynamicDegree(Dimension):
         if not idx:
             return
         frames = self.flow.gray(chunk.frames[idx])
-        scores = state.acc.setdefault("pair_scores", [])
+        jobs = state.acc.setdefault("jobs", [])
         prev = state.acc.get("prev")
         for f in frames:
             if prev is not None:
-                scores.append(top5_mean(self.flow.pair(prev, f)))
+                if self.executor is None:
+                    jobs.append(self._pair_score(prev, f))
+                else:
+                    # Bounded: at most max_pending pairs (two frames each) wait for a worker.
+                    waiting = [j for j in jobs if isinstance(j, Future) and not j.done()]
+                    if len(waiting) >= self.max_pending:
+                        wait(waiting[: len(waiting) - self.max_pending + 1])
+                    jobs.append(self.executor.submit(self._pair_score, prev, f.copy()))
             prev = f
         state.acc["prev"] = prev.copy()
         state.acc["n_sampled"] = state.acc.get("n_sampled", 0) + len(frames)
 
+    def done(self, state: VideoState) -> bool:
+        return all(j.done() for j in state.acc.get("jobs", []) if isinstance(j, Future))
+
+    def wait(self, state: VideoState) -> None:
+        wait([j for j in state.acc.get("jobs", []) if isinstance(j, Future)])
+
     def finish(self, state: VideoState) -> dict[str, Any]:
+        try:  # a pair that failed on a worker fails this video only
+            state.acc["pair_scores"] = [j.result() if isinstance(j, Future) else j for j in state.acc.pop("jobs", [])]
+        except Exception as e:
+            state.error = state.error or f"{type(e).__name__}: {e}"
         if state.error is None and state.acc.get("n_sampled", 0) < 2:
             n = state.acc.get("n_sampled", 0)
             return _record(

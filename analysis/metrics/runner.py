@@ -125,7 +125,7 @@ def build_dimensions(
         elif name == "dynamic_degree":
             raft = weight_path("raft_things", cache)
             flow, note = make_flow(str(raft) if raft.is_file() else None, device)
-            dims[name] = DynamicDegree(flow, note)
+            dims[name] = DynamicDegree(flow, note, executor, batch_size)
         elif name in NETWORK_BACKENDS:
             key = NETWORK_BACKENDS[name]
             try:
@@ -198,6 +198,9 @@ class _Run:
                 self._finish_ready()
             for r in runners:
                 r.flush()
+            for _, states, _ in self.open.values():
+                for name, state in states.items():
+                    self.dims[name].wait(state)
         except BaseException:
             for r in runners:
                 r.cancel()
