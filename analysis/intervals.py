@@ -43,9 +43,9 @@ _MEMORY_BUDGET = 512 * 2**20  # bytes of float64 temporaries per chunk
 class Draws:
     """Bootstrap draws of strengths (natural scale, mean-zero gauge), plus tie/position parameters."""
 
-    theta: np.ndarray  # (B, K)
-    gamma: np.ndarray | None  # (B,)
-    tau: np.ndarray | None  # (B,)
+    theta: FloatArray  # (B, K)
+    gamma: FloatArray | None  # (B,)
+    tau: FloatArray | None  # (B,)
     iterations: int
     kind: str
     max_step: float  # the last chord step of the kept draws, natural units: their numerical error is below it
@@ -56,7 +56,7 @@ class Draws:
 # ---------------------------------------------------------------------------------------------- resampling
 
 
-def _tree_multinomial(total, probs, generator):
+def _tree_multinomial(total: Any, probs: Any, generator: Any) -> Any:
     """Exact Multinomial(total, probs) draws on a torch device, one row per entry of ``total``, by binary splitting.
 
     Each internal node of a balanced binary tree over the categories splits its count between its two
@@ -86,7 +86,7 @@ def _tree_multinomial(total, probs, generator):
     return counts
 
 
-def _torch_resamples(table: PairTable, n_draws: int, seed: int, device):
+def _torch_resamples(table: PairTable, n_draws: int, seed: int, device: Any) -> Any:
     """(G, 3, n_draws) float32 exact vote-bootstrap counts drawn with torch on ``device`` (the GPU path)."""
     import torch
 
@@ -99,7 +99,7 @@ def _torch_resamples(table: PairTable, n_draws: int, seed: int, device):
 
 
 def multinomial_counts(table: PairTable, n_draws: int, seed: int | None = None, *,
-                       method: str = "auto") -> np.ndarray:
+                       method: str = "auto") -> FloatArray:
     """Exact vote-bootstrap counts: an array (n_draws, G, 3), resample r exactly as :func:`bootstrap` draws it.
 
     Equivalent to resampling the N votes with replacement: the 3G cells ~ Multinomial(N, n_c / N), drawn by
@@ -308,7 +308,7 @@ def cluster_bootstrap(
 # ---------------------------------------------------------------------------------------------- sandwich
 
 
-def _per_vote_scores(fit: BTFit):
+def _per_vote_scores(fit: BTFit) -> tuple[FloatArray, FloatArray]:
     """Per-vote scores in (d, tau) for each group and outcome: arrays (G, 3)."""
     table = fit.table
     d = fit.theta[table.i] - fit.theta[table.j] + (fit.gamma if fit.position else 0.0)
@@ -325,7 +325,8 @@ def _per_vote_scores(fit: BTFit):
 
 
 @single_threaded_blas
-def covariance(fit: BTFit, kind: str = "sandwich", *, cluster_matrix_: scipy.sparse.csr_matrix | None = None):
+def covariance(fit: BTFit, kind: str = "sandwich", *,
+               cluster_matrix_: scipy.sparse.csr_matrix | None = None) -> FloatArray:
     """Covariance of (theta, [gamma], [tau]) in the mean-zero gauge for theta.
 
     kind ``"model"``: inverse observed information ``H^-1``. kind ``"sandwich"``: ``H^-1 J H^-1`` with J the sum
@@ -360,7 +361,7 @@ def covariance(fit: BTFit, kind: str = "sandwich", *, cluster_matrix_: scipy.spa
     return c @ cov @ c.T
 
 
-def _cluster_meat(fit: BTFit, mat: scipy.sparse.csr_matrix, s_d: np.ndarray, s_t: np.ndarray) -> np.ndarray:
+def _cluster_meat(fit: BTFit, mat: scipy.sparse.csr_matrix, s_d: FloatArray, s_t: FloatArray) -> FloatArray:
     table = fit.table
     k, p = table.n_models, fit.n_params
     # Score of each cluster: sum over its votes; the theta part scatters +s to model i and -s to model j.
@@ -386,7 +387,7 @@ def _cluster_meat(fit: BTFit, mat: scipy.sparse.csr_matrix, s_d: np.ndarray, s_t
 # ---------------------------------------------------------------------------------------------- summaries
 
 
-def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def percentile_interval(draws: NDArray[np.floating], level: float = 0.95) -> tuple[FloatArray, FloatArray]:
     """Lower and upper percentile bounds over axis 0."""
     alpha = (1.0 - level) / 2.0
     return np.quantile(draws, alpha, axis=0), np.quantile(draws, 1.0 - alpha, axis=0)
@@ -421,7 +422,8 @@ def normal_quantile(level: float) -> float:
     return float(norm.ppf(0.5 + level / 2.0))
 
 
-def z_interval(estimate: np.ndarray, se: np.ndarray, level: float = 0.95):
+def z_interval(estimate: NDArray[np.floating], se: NDArray[np.floating],
+               level: float = 0.95) -> tuple[FloatArray, FloatArray]:
     z = normal_quantile(level)
     return estimate - z * se, estimate + z * se
 

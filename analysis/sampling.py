@@ -343,7 +343,7 @@ class _PoissonTables:
     SLACK_SD = 1.0
     WIDTH_SD = 7.0  # table half-width in standard deviations; beyond it the exact tail walks take over
 
-    def __init__(self, flat_counts: np.ndarray):
+    def __init__(self, flat_counts: NDArray[np.float64]):
         from scipy.special import pdtr
 
         self.cells = np.flatnonzero(flat_counts > 0)
@@ -371,11 +371,11 @@ class _PoissonTables:
         self.alias_p, self.alias_i = _alias(n_c / self.total)
 
     @staticmethod
-    def entries(flat_counts: np.ndarray) -> float:
+    def entries(flat_counts: NDArray[np.float64]) -> float:
         n_c = flat_counts[flat_counts > 0]
         return float(np.sum(2 * _PoissonTables.WIDTH_SD * np.sqrt(n_c) + 4))
 
-    def draw(self, keys: np.ndarray, out: np.ndarray) -> None:
+    def draw(self, keys: NDArray[np.uint64], out: NDArray[np.floating]) -> None:
         """Fill ``out`` (3G, R), zeros on entry, with one exact Multinomial(N, p) resample per key."""
         from numba import get_num_threads
 
@@ -396,7 +396,7 @@ class _PoissonTables:
 _MAX_TABLE_ENTRIES = 12_000_000  # ~200 MB (an 8-byte CDF value and four guides per entry); beyond: binomial chain
 
 
-def draw_keys(seed: int | None, n_draws: int) -> np.ndarray:
+def draw_keys(seed: int | None, n_draws: int) -> NDArray[np.uint64]:
     """One independent 64-bit stream key per resample, from ``seed`` (None: fresh entropy)."""
     return np.random.SeedSequence(seed).generate_state(n_draws, np.uint64)
 
@@ -538,7 +538,8 @@ def numba_threads(threads: int | None) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
-def binomial(n: np.ndarray, p: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def binomial(n: NDArray[np.floating], p: NDArray[np.floating] | float,
+             keys: NDArray[np.uint64]) -> NDArray[np.float64]:
     """Binomial(n, p) draws, one row per stream key, one column per (n, p) pair (float64)."""
     n = np.ascontiguousarray(n, dtype=np.float64)
     p = np.ascontiguousarray(np.broadcast_to(p, n.shape), dtype=np.float64)

@@ -127,6 +127,50 @@ def load_line() -> str:
     return "load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def load_now() -> str:
+    """The 1-minute load average and the runnable tasks right now, for a note beside a measurement."""
+    try:
+        fields = Path("/proc/loadavg").read_text().split()
+        return f"load {fields[0]}, {fields[3].split('/')[0]} runnable"
+    except (OSError, IndexError):
+        return f"load {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "load ?"
+
+
+class Competitor:
+    """``with Competitor(n):`` keeps n other CPU-bound processes busy (a pure-Python loop each) inside the block.
+
+    What a laptop or a shared server looks like to a notebook: another program holding a core.
+    """
+
+    CODE = "import time\nx = 0\nwhile True:\n    x += 1\n"
+
+    def __init__(self, n: int = 1):
+        self.n = n
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Competitor:
+        self.procs = [subprocess.Popen([sys.executable, "-c", self.CODE]) for _ in range(self.n)]
+        time.sleep(0.5)  # let the scheduler see them
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait()
+
+
+def run_python(code: str, timeout: float = 600.0, env: dict[str, str] | None = None) -> dict:
+    """Run ``code`` in a fresh interpreter (this one); it prints one JSON object last, which is returned."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, **(env or {})})
+    if out.returncode != 0:
+        raise RuntimeError(f"child failed ({out.returncode}): {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 # ---------------------------------------------------------------------------------------------- tables
 
 

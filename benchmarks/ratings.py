@@ -1,9 +1,13 @@
 """Rating-engine speed on the real Chatbot Arena counts (1,670,250 votes, 129 models), against the peers.
 
-Prints one Markdown table: the exact Bradley-Terry fit, the 1,000-resample bootstrap board and the batched
-bootstrap alone, against a loop of ``choix.ilsr_pairwise_dense`` over the same 1,000 resampled count matrices
-(goal: board <= 1 s and >= 6x faster than the loop), then single fits of choix, FastChat's scikit-learn recipe,
-arena-rank and arenakit with their time, ratio to ours and largest rating difference from our exact fit.
+Prints two Markdown tables. "Conditions": the 1,000-resample bootstrap board and the choix loop over the same
+resampled matrices, side by side, as a user meets them: quiet and warm, first call in a fresh process (import
+and first board timed in a child interpreter), with one and with two other CPU-bound processes running (this
+script starts them), and a large sparse board (10,000 models, 40,000 votes, prior 1). Then the engine table: the
+exact Bradley-Terry fit, the board and the batched bootstrap alone, against a loop of
+``choix.ilsr_pairwise_dense`` over the same 1,000 resampled count matrices (goal: board <= 1 s and >= 6x faster
+than the loop), then single fits of choix, FastChat's scikit-learn recipe, arena-rank and arenakit with their
+time, ratio to ours and largest rating difference from our exact fit.
 
     .venv/bin/python benchmarks/ratings.py                  # full run (~1.5-2.5 min on 2 cores)
     .venv/bin/python benchmarks/ratings.py --quick          # fewer repeats, no 3.3M-row FastChat design
@@ -19,10 +23,23 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import _peers
 import numpy as np
-from _peers import ELO, PairData, Row, fmt_ratio, fmt_spread, fmt_time, measure, median
+from _peers import (
+    ELO,
+    Competitor,
+    PairData,
+    Row,
+    fmt_ratio,
+    fmt_spread,
+    fmt_time,
+    load_now,
+    measure,
+    median,
+    run_python,
+)
 
 RESAMPLES = 1000
 SEED = 2024
@@ -38,6 +55,8 @@ def parse_args() -> argparse.Namespace:
                    help="resamples the choix loop fits; fewer are extrapolated to 1,000 and labelled so")
     p.add_argument("--blas-threads", type=int, default=None, help="limit OpenBLAS threads (default: library default)")
     p.add_argument("--no-peers", action="store_true", help="skip the single-fit peer comparison")
+    p.add_argument("--no-conditions", action="store_true",
+                   help="skip the conditions table (fresh process, competing processes, large sparse board)")
     return p.parse_args()
 
 
@@ -86,7 +105,8 @@ def time_board(counts, repeats: int, device: str = "auto") -> tuple[Row, object]
     import analysis
 
     def board():
-        return analysis.leaderboard(counts, ci="bootstrap", resamples=RESAMPLES, seed=SEED, device=device)
+        return analysis.leaderboard(counts, ci="bootstrap", resamples=RESAMPLES, seed=SEED, device=device,
+                                    progress=False)
 
     times, out = measure(board, repeats)
     note = (f"leaderboard(counts, ci='bootstrap', resamples={RESAMPLES}): fit + draws + refits + ranks; "
@@ -98,7 +118,8 @@ def time_board(counts, repeats: int, device: str = "auto") -> tuple[Row, object]
 def time_bootstrap(fit, repeats: int, device: str = "auto") -> tuple[Row, object]:
     from analysis import intervals
 
-    times, draws = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, device=device), repeats)
+    times, draws = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, device=device, progress=False),
+                           repeats)
     note = f"intervals.bootstrap alone: {draws.iterations} chord steps, last step {draws.max_step:.1e}"
     return Row(f"intervals.bootstrap, {RESAMPLES:,} resamples ({device})", median(times), fmt_spread(times),
                note=note), draws
@@ -121,21 +142,24 @@ def time_draws(table, repeats: int) -> Row:
 # ---------------------------------------------------------------------------------------------- choix loop
 
 
-def choix_loop(table, n_fit: int) -> tuple[float, np.ndarray]:
+def choix_matrices(table, n_fit: int) -> list[np.ndarray]:
+    data = PairData(table.i, table.j, table.counts, table.n_models)
+    draws = resampled_counts(table, RESAMPLES, SEED)
+    return [data.win_matrix(c) for c in draws[:n_fit]]
+
+
+def choix_loop(table, n_fit: int, mats: list[np.ndarray] | None = None) -> tuple[float, np.ndarray]:
     """Fit the first ``n_fit`` of the 1,000 resampled count matrices with choix; (seconds for all, theta)."""
     import choix
 
-    data = PairData(table.i, table.j, table.counts, table.n_models)
-    draws = resampled_counts(table, RESAMPLES, SEED)
-    mats = [data.win_matrix(c) for c in draws[:n_fit]]  # built outside the timer
+    mats = choix_matrices(table, n_fit) if mats is None else mats  # built outside the timer
     start = time.perf_counter()
     theta = np.array([choix.ilsr_pairwise_dense(m) for m in mats])
-    return time.perf_counter() - start, theta
+    return (time.perf_counter() - start) * RESAMPLES / len(mats), theta
 
 
 def choix_rows(table, draws, board_s: float, boot_s: float, n_fit: int) -> list[Row]:
-    seconds, theta = choix_loop(table, n_fit)
-    total = seconds * RESAMPLES / n_fit
+    total, theta = choix_loop(table, n_fit)
     label = f"choix.ilsr_pairwise_dense loop, {RESAMPLES:,} resampled matrices"
     note = "only the loop is timed (draws and K x K matrices built before)"
     if n_fit < RESAMPLES:
@@ -156,6 +180,119 @@ def choix_rows(table, draws, board_s: float, boot_s: float, n_fit: int) -> list[
         Row("ratio: choix loop / bootstrap board", float("nan"), "", fmt_ratio(total / board_s), "goal >= 6x"),
         Row("ratio: choix loop / intervals.bootstrap", float("nan"), "", fmt_ratio(total / boot_s), ""),
     ]
+
+
+# ---------------------------------------------------------------------------------------------- conditions
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+
+FIRST_CALL = f"""
+import json, sys, time
+sys.path.insert(0, {_ROOT!r})
+t0 = time.perf_counter()
+import analysis
+t1 = time.perf_counter()
+from analysis import datasets
+counts = datasets.chatbot_arena_2024_08_14("counts")
+t2 = time.perf_counter()
+analysis.leaderboard(counts, ci="bootstrap", resamples={RESAMPLES}, seed={SEED})
+t3 = time.perf_counter()
+analysis.leaderboard(counts, ci="bootstrap", resamples={RESAMPLES}, seed={SEED})
+t4 = time.perf_counter()
+print(json.dumps({{"import": t1 - t0, "first": t3 - t2, "second": t4 - t3, "torch": "torch" in sys.modules,
+                  "numba": "numba" in sys.modules}}))
+"""
+
+CHOIX_FIRST = f"""
+import json, sys, time
+sys.path.insert(0, {_ROOT!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import ratings as bench
+counts, table, fit = bench.load()
+mats = bench.choix_matrices(table, {{n_fit}})
+t0 = time.perf_counter()
+import choix
+t1 = time.perf_counter()
+for m in mats:
+    choix.ilsr_pairwise_dense(m)
+t2 = time.perf_counter()
+print(json.dumps({{"import": t1 - t0, "loop": (t2 - t1) * {RESAMPLES} / len(mats)}}))
+"""
+
+
+def sparse_counts(k: int = 10_000, votes: int = 40_000, seed: int = 7):
+    """A large sparse arena: each vote pairs a model with one of its two ring neighbours on either side (the
+    comparison graph of ``simulate_counts(..., pairing="sparse")``), Bradley-Terry outcomes, 10% ties."""
+    import pandas as pd
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0.0, 1.0, k)
+    a = rng.integers(0, k, votes)
+    b = (a + rng.choice([-2, -1, 1, 2], votes)) % k
+    tie = rng.random(votes) < 0.1
+    win = rng.random(votes) < expit(theta[a] - theta[b])
+    outcome = np.where(tie, "tie", np.where(win, "win_a", "win_b"))
+    names = np.array([f"model-{x:05d}" for x in range(k)])
+    frame = pd.DataFrame({"model_a": names[a], "model_b": names[b], "outcome": outcome})
+    return frame.groupby(["model_a", "model_b", "outcome"], as_index=False).size().rename(columns={"size": "count"})
+
+
+def condition_rows(counts, table, fit, quiet_board: float, quiet_choix: float, n_fit: int) -> list[Row]:
+    """Board and choix loop side by side: first call, one and two competing processes, large sparse board."""
+    import analysis
+    from analysis import intervals
+
+    rows = [Row("quiet, warm: board | choix loop", quiet_board, "", fmt_ratio(quiet_choix / quiet_board),
+                f"choix loop {fmt_time(quiet_choix)} (same run, rows below); {load_now()}")]
+
+    children = [run_python(FIRST_CALL) for _ in range(3)]
+    imports, firsts, seconds = ([c[key] for c in children] for key in ("import", "first", "second"))
+    fresh_choix = run_python(CHOIX_FIRST.replace("{n_fit}", str(n_fit)))
+    choix_first = fresh_choix["import"] + fresh_choix["loop"]
+    rows.append(Row("fresh process: `import analysis`", median(imports), fmt_spread(imports),
+                    note=f"goal <= 1.0 s: {'met' if median(imports) <= 1.0 else 'NOT met'}; {load_now()}"))
+    rows.append(Row("fresh process: first board (after import and loading the counts)", median(firsts),
+                    fmt_spread(firsts), fmt_ratio(choix_first / median(firsts)),
+                    f"goal <= 1.0 s: {'met' if median(firsts) <= 1.0 else 'NOT met'}; second board in the same "
+                    f"process {fmt_time(median(seconds))}; torch imported: {children[0]['torch']}; choix in a fresh "
+                    f"process (import {fmt_time(fresh_choix['import'])} + loop) {fmt_time(choix_first)}; "
+                    f"{load_now()}"))
+
+    def board():
+        return analysis.leaderboard(counts, ci="bootstrap", resamples=RESAMPLES, seed=SEED, progress=False)
+
+    mats = choix_matrices(table, n_fit)
+    for n in (1, 2):
+        with Competitor(n):
+            load = load_now()
+            times, _ = measure(board, 3)
+            boot_auto, _ = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, progress=False), 3,
+                                   warmup=0)
+            boot_one, _ = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, threads=1, progress=False),
+                                  3, warmup=0)
+            boot_two, _ = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, threads=2, progress=False),
+                                  3, warmup=0)
+            choix_s, _ = choix_loop(table, n_fit, mats)
+        goal = ""
+        if n == 1:
+            met = median(times) <= 0.8 and choix_s >= 5 * median(times)
+            goal = f"; goal <= 0.8 s and >= 5x choix: {'met' if met else 'NOT met'}"
+        rows.append(Row(f"{n} other CPU-bound process{'es' if n > 1 else ''}: board | choix loop", median(times),
+                        fmt_spread(times), fmt_ratio(choix_s / median(times)),
+                        f"choix loop {fmt_time(choix_s)}; intervals.bootstrap default threads "
+                        f"{fmt_time(median(boot_auto))}, 1 thread {fmt_time(median(boot_one))}, 2 threads "
+                        f"{fmt_time(median(boot_two))}{goal}; {load} (competitors started by this script)"))
+
+    big = sparse_counts()
+    analysis.leaderboard(sparse_counts(2000, 8000), prior=1.0, resamples=100, seed=1, progress=False)  # warm-up
+    times, out = measure(lambda: analysis.leaderboard(big, prior=1.0, seed=1, progress=False), 2, warmup=0)
+    rows.append(Row("10,000 models, 40,000 sparse votes, prior 1: leaderboard with 1,000-resample intervals",
+                    median(times), fmt_spread(times),
+                    note=f"goal <= 10 s: {'met' if median(times) <= 10 else 'NOT met'}; refit iterations "
+                         f"{out.attrs.get('refit_iterations')}, failed {out.attrs.get('refit_failed')}; a progress "
+                         f"bar appears after 1 s (progress=None, the default; off here); {load_now()}"))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------- peers
@@ -232,21 +369,31 @@ def main() -> None:
     print(f"- data: Chatbot Arena 2024-08-14, {table.n_votes:,} votes, {table.n_models} models, "
           f"{len(table.i):,} pairs, {len(counts):,} count cells; seed {SEED}")
 
-    rows = [time_fit(table, fit_repeats, "exact fit (fit_bt on the pair table), before any torch work")]
+    rows = [time_fit(table, fit_repeats, "exact fit (fit_bt on the pair table), before any bootstrap")]
     board_row, _ = time_board(counts, repeats)
     boot_row, draws = time_bootstrap(fit, repeats)
     rows += [board_row, boot_row, time_draws(table, max(3, repeats - 2))]
-    rows.append(time_fit(table, fit_repeats, "exact fit, after the torch bootstrap ran (diagnostic)"))
+    rows.append(time_fit(table, fit_repeats, "exact fit, after the bootstrap ran (diagnostic)"))
     rows.append(time_fit_blas1(table, fit_repeats))
     rows.append(Row("board <= 1 s goal", note="met" if board_row.median <= 1.0 else
                     f"NOT met ({fmt_time(board_row.median)})"))
-    rows += choix_rows(table, draws, board_row.median, boot_row.median, min(args.choix_draws, RESAMPLES))
+    n_fit = min(args.choix_draws, RESAMPLES)
+    choix = choix_rows(table, draws, board_row.median, boot_row.median, n_fit)
+    rows += choix
+    if not args.no_conditions:
+        conditions = condition_rows(counts, table, fit, board_row.median, choix[0].median, n_fit)
+        print()
+        print("## Conditions (board: leaderboard(counts, ci='bootstrap', resamples=1000); same seed throughout)")
+        print()
+        print(_peers.markdown_table(conditions, ratio_header="choix loop / board"))
     if not args.no_peers:
         sandwich = time_sandwich(counts, repeats)
         rows.append(sandwich)
         rows += peer_rows(table, fit, rows[0].median, sandwich.median, args.quick, max(3, repeats - 2))
     rows += gpu_rows(fit, counts, repeats)
 
+    print()
+    print("## Engine and peers")
     print()
     print(_peers.markdown_table(rows, ratio_header="ratio (peer / ours)"))
     print()

@@ -23,21 +23,28 @@ Ratings on the published (Elo-like) scale are ``init + scale / ln(base) * theta`
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
+from numpy.typing import NDArray
 from scipy.special import expit, log_expit
 
 from ..vocab import TIE_RULES
 from ..votes import OUTCOMES, validate_counts
 
 _DENSE_MAX = 1000  # beyond this many models the Hessian is solved as a sparse system
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+Matrix = FloatArray | scipy.sparse.csr_matrix  # dense up to _DENSE_MAX parameters, sparse beyond
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +56,7 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def single_threaded_blas(func):
+def single_threaded_blas(func: _F) -> _F:
     """Run ``func`` with one BLAS thread: K x K solves (K ~ 100) are faster on one thread, and multi-threaded
     BLAS stalls badly when other processes keep the cores busy (measured 5 ms -> up to 1 s per fit)."""
 
@@ -85,13 +92,13 @@ class PairTable:
     """
 
     models: pd.Index
-    i: np.ndarray
-    j: np.ndarray
-    counts: np.ndarray
+    i: IntArray
+    j: IntArray
+    counts: FloatArray
     ordered: bool
-    weight: np.ndarray
-    cell_group: np.ndarray = field(repr=False)  # group of each input count row (-1 when dropped)
-    cell_outcome: np.ndarray = field(repr=False)  # column 0/1/2 of each input count row (-1 when dropped)
+    weight: FloatArray
+    cell_group: IntArray = field(repr=False)  # group of each input count row (-1 when dropped)
+    cell_outcome: IntArray = field(repr=False)  # column 0/1/2 of each input count row (-1 when dropped)
 
     @property
     def n_models(self) -> int:
@@ -101,7 +108,7 @@ class PairTable:
     def n_votes(self) -> int:
         return int(round(self.counts.sum()))
 
-    def with_counts(self, counts: np.ndarray) -> PairTable:
+    def with_counts(self, counts: NDArray[np.floating]) -> PairTable:
         return replace(self, counts=counts)
 
 
@@ -195,7 +202,7 @@ def pair_table_from_arrays(models: Any, i: Any, j: Any, counts: Any, *, ordered:
                      cell_group=np.repeat(np.arange(g), 3), cell_outcome=np.tile(np.arange(3), g))
 
 
-def inverse_pair_weights(table: PairTable) -> np.ndarray:
+def inverse_pair_weights(table: PairTable) -> FloatArray:
     """LMArena-style weights: each unordered pair gets the same total weight, scaled so weights sum to N.
 
     A pair's weight is ``N / (P * n_pair)`` for N votes over P observed pairs, so heavily sampled pairs
@@ -213,7 +220,7 @@ def inverse_pair_weights(table: PairTable) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- likelihood
 
 
-def cell_derivatives(d, tau, wa, wb, t, rule: str, xp=np):
+def cell_derivatives(d: Any, tau: Any, wa: Any, wb: Any, t: Any, rule: str, xp: Any = np) -> tuple[Any, ...]:
     """Log-likelihood of one group and its derivatives in the linear predictor d and the tie parameter tau.
 
     Works elementwise on numpy arrays or torch tensors (``xp`` is the module). Counts may be fractional
@@ -259,13 +266,13 @@ def cell_derivatives(d, tau, wa, wb, t, rule: str, xp=np):
     raise ValueError(f"unknown tie rule {rule!r}; choose one of {TIE_RULES}")
 
 
-def _torch_logsigmoid(x):
+def _torch_logsigmoid(x: Any) -> Any:
     import torch.nn.functional as F
 
     return F.logsigmoid(x)
 
 
-def _rk_tie_prob(d, eta, xp):
+def _rk_tie_prob(d: Any, eta: Any, xp: Any) -> Any:
     # 1 - s(d-e) - s(-d-e) = (e^{2e} - 1) / ((1 + e^{e-d})(1 + e^{e+d})) * e^{-... }; the exact identity is
     # (exp(eta)^2 - 1) / ((exp(eta) + exp(d)) * (exp(eta) + exp(-d))); use it in a form safe for large |d|.
     h = xp.abs(d)
@@ -282,7 +289,7 @@ class BTFit:
     """A fitted Bradley-Terry model; strengths on the natural log-odds scale, mean zero."""
 
     table: PairTable
-    theta: np.ndarray
+    theta: FloatArray
     ties: str
     position: bool
     prior: float
@@ -291,7 +298,7 @@ class BTFit:
     loglik: float = float("nan")
     iterations: int = 0
     grad_norm: float = float("nan")
-    hessian: np.ndarray | None = field(default=None, repr=False)  # negative Hessian in reduced coordinates
+    hessian: Matrix | None = field(default=None, repr=False)  # negative Hessian in reduced coordinates
 
     @property
     def models(self) -> pd.Index:
@@ -315,7 +322,8 @@ def _initial_tau(table: PairTable, ties: str) -> float:
     return float(np.log(2.0 * np.arctanh(share)))
 
 
-def evaluate(table: PairTable, theta, gamma, tau, ties, prior, *, position=False, hessian=True):
+def evaluate(table: PairTable, theta: FloatArray, gamma: float, tau: float | None, ties: str, prior: float, *,
+             position: bool = False, hessian: bool = True) -> tuple[float, FloatArray, Matrix | None]:
     """Log-likelihood, gradient and negative Hessian over (theta, [gamma], [tau]) at one parameter point.
 
     Returns ``(ll, grad, neg_hess)``; the Hessian is dense for <= 1000 models, else scipy sparse.
@@ -341,7 +349,8 @@ def evaluate(table: PairTable, theta, gamma, tau, ties, prior, *, position=False
     return total, grad, info_matrix(table, -l_dd, -l_dt, -l_tt, position=position, use_tau=use_tau, prior=prior)
 
 
-def info_matrix(table: PairTable, a_dd, a_dt, a_tt, *, position: bool, use_tau: bool, prior: float = 0.0):
+def info_matrix(table: PairTable, a_dd: FloatArray, a_dt: Any, a_tt: Any, *, position: bool, use_tau: bool,
+                prior: float = 0.0) -> Matrix:
     """Assemble a (theta, [gamma], [tau]) information matrix from per-group curvatures.
 
     ``a_dd``, ``a_dt``, ``a_tt`` are per-group second moments in (d, tau): minus the log-likelihood's second
@@ -382,13 +391,13 @@ def info_matrix(table: PairTable, a_dd, a_dt, a_tt, *, position: bool, use_tau: 
     return mat.toarray() if k <= _DENSE_MAX else mat
 
 
-def _free_index(n_params: int, ref: int | None) -> np.ndarray:
+def _free_index(n_params: int, ref: int | None) -> NDArray[np.intp]:
     """Coordinates solved for: all but the reference model when there is no prior to fix the gauge."""
     idx = np.arange(n_params)
     return idx if ref is None else np.delete(idx, ref)
 
 
-def _solve(neg_h, grad, free):
+def _solve(neg_h: Matrix, grad: FloatArray, free: NDArray[np.intp]) -> FloatArray:
     if scipy.sparse.issparse(neg_h):
         sub = neg_h[free][:, free].tocsc()
         return scipy.sparse.linalg.spsolve(sub, grad[free])
@@ -522,7 +531,7 @@ def fit_bt(
                  loglik=float(ll), iterations=it, grad_norm=gnorm, hessian=neg_h)
 
 
-def _extras(gamma, tau) -> list[float]:
+def _extras(gamma: float | None, tau: float | None) -> list[float]:
     out = []
     if gamma is not None:
         out.append(gamma)
@@ -531,7 +540,7 @@ def _extras(gamma, tau) -> list[float]:
     return out
 
 
-def _unpack(vec: np.ndarray, k: int, position: bool, tau: Any):
+def _unpack(vec: FloatArray, k: int, position: bool, tau: Any) -> tuple[FloatArray, float | None, float | None]:
     theta = vec[:k]
     idx = k
     gamma = None
@@ -542,7 +551,7 @@ def _unpack(vec: np.ndarray, k: int, position: bool, tau: Any):
     return theta, gamma, new_tau
 
 
-def _initial_theta(table: PairTable) -> np.ndarray:
+def _initial_theta(table: PairTable) -> FloatArray:
     # Log of smoothed win shares: close enough that Newton needs no damping on real boards.
     k = table.n_models
     wa, wb, t = table.counts.T
