@@ -226,6 +226,12 @@ def _cell_groups(a, b, x, clus, w, k, force=False):
     """Cell code of each battle and the first battle of each cell, or None when merging would not pay."""
     n = len(a)
     columns = [x[:, c] for c in range(x.shape[1])] + [w]
+    if not force and n > 40_000:
+        # A covariate with more than 20,000 distinct values in the first 40,000 battles is continuous: merging
+        # could not leave fewer cells than about one per battle, so skip the full factorisation.
+        for values in columns[:-1]:
+            if len(pd.unique(values[:40_000])) > 20_000:
+                return None
     codes = []
     for values in columns:
         c, uniq = pd.factorize(values)
@@ -335,21 +341,24 @@ def _gather(i, j, x, l_d, l_t, a_dd, a_dt, a_tt, k, position, use_tau, want_hess
 
 
 @njit(cache=True)
-def _logistic_pass(i, j, x, wa, wb, t, theta, beta, gamma, k, position, half, want_hess, gr, h):
-    """Log-likelihood, gradient and information of the logistic tie rules (``half``, ``drop``) in one pass.
+def _logistic_chunk(i, j, x, wa, wb, t, theta, beta, gamma, half, want_hess, want_ll, lo, hi, gt, gx, hpair, hc,
+                    hbb, tot):
+    """Cells lo..hi of the logistic tie rules (``half``, ``drop``): the log-likelihood, its gradient and the
+    information, accumulated in blocks that need no index indirection.
 
-    The same quantities as :func:`analysis.bt.cell_derivatives` followed by :func:`_gather`, without the
-    temporaries: per cell d = theta_i - theta_j + gamma + x . beta, y = wins of i (+ half the ties), m = votes,
-    ll = y d - m log(1 + e^d), score y - m p, curvature m p (1 - p).
+    Per cell d = theta_i - theta_j + gamma + x . beta, y = wins of i (+ half the ties), m = votes, p = sigmoid(d),
+    ll = y d - m log(1 + e^d), score l = y - m p, curvature a = m p (1 - p). Accumulates: gt (theta gradient),
+    gx (beta gradient), hpair[i, j] += a (the theta block is its Laplacian), hc (theta x beta), hbb (beta x beta,
+    upper triangle), tot = [ll, sum l (gamma gradient), sum a, sum a x_f ...].
     """
     p_x = x.shape[1]
-    off_b = k + position
-    m_nz = 2 + position + p_x
-    idx = np.empty(m_nz, np.int64)
-    val = np.empty(m_nz)
     ll = 0.0
-    for r in range(i.shape[0]):
-        d = theta[i[r]] - theta[j[r]] + gamma
+    lsum = 0.0
+    asum = 0.0
+    for r in range(lo, hi):
+        ii = i[r]
+        jj = j[r]
+        d = theta[ii] - theta[jj] + gamma
         for f in range(p_x):
             d += x[r, f] * beta[f]
         if half:
@@ -361,44 +370,94 @@ def _logistic_pass(i, j, x, wa, wb, t, theta, beta, gamma, k, position, half, wa
         if m == 0.0:
             continue
         e = math.exp(-abs(d))
-        if d >= 0:
-            prob = 1.0 / (1.0 + e)
-            ll += y * d - m * (d + math.log1p(e))
-        else:
-            prob = e / (1.0 + e)
-            ll += y * d - m * math.log1p(e)
+        prob = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
+        if want_ll:
+            ll += y * d - m * (max(d, 0.0) + math.log1p(e))
         ld = y - m * prob
-        idx[0] = i[r]
-        val[0] = 1.0
-        idx[1] = j[r]
-        val[1] = -1.0
-        q = 2
-        if position:
-            idx[q] = k
-            val[q] = 1.0
-            q += 1
+        gt[ii] += ld
+        gt[jj] -= ld
+        lsum += ld
         for f in range(p_x):
-            idx[q] = off_b + f
-            val[q] = x[r, f]
-            q += 1
-        for u in range(m_nz):
-            gr[idx[u]] += ld * val[u]
+            gx[f] += ld * x[r, f]
         if want_hess:
             a = m * prob * (1.0 - prob)
-            for u in range(m_nz):
-                au = a * val[u]
-                iu = idx[u]
-                for v in range(u, m_nz):
-                    h[iu, idx[v]] += au * val[v]
+            hpair[ii, jj] += a
+            asum += a
+            for f in range(p_x):
+                ax = a * x[r, f]
+                hc[ii, f] += ax
+                hc[jj, f] -= ax
+                tot[3 + f] += ax
+                for g in range(f, p_x):
+                    hbb[f, g] += ax * x[r, g]
+    tot[0] += ll
+    tot[1] += lsum
+    tot[2] += asum
+
+
+@njit(parallel=True, cache=True)
+def _logistic_pass(i, j, x, wa, wb, t, theta, beta, gamma, k, position, half, want_hess, want_ll, gr, h, n_chunks):
+    """:func:`_logistic_chunk` over ``n_chunks`` contiguous chunks in parallel (private accumulators summed in a
+    fixed order, so the result does not depend on thread timing), assembled into the gradient ``gr`` and the
+    information ``h`` over (theta, [gamma], beta). Returns the log-likelihood (0 unless ``want_ll``)."""
+    g_count = i.shape[0]
+    p_x = x.shape[1]
+    gts = np.zeros((n_chunks, k))
+    gxs = np.zeros((n_chunks, p_x))
+    hps = np.zeros((n_chunks, k, k))
+    hcs = np.zeros((n_chunks, k, p_x))
+    hbs = np.zeros((n_chunks, p_x, p_x))
+    tots = np.zeros((n_chunks, 3 + p_x))
+    step = (g_count + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        _logistic_chunk(i, j, x, wa, wb, t, theta, beta, gamma, half, want_hess, want_ll, c * step,
+                        min(g_count, (c + 1) * step), gts[c], gxs[c], hps[c], hcs[c], hbs[c], tots[c])
+    gt = gts[0].copy()
+    gx = gxs[0].copy()
+    hp = hps[0].copy()
+    hcb = hcs[0].copy()
+    hb = hbs[0].copy()
+    tot = tots[0].copy()
+    for c in range(1, n_chunks):
+        gt += gts[c]
+        gx += gxs[c]
+        hp += hps[c]
+        hcb += hcs[c]
+        hb += hbs[c]
+        tot += tots[c]
+    off = k + position
+    gr[:k] += gt
+    gr[off:] += gx
+    if position:
+        gr[k] += tot[1]
     if want_hess:
-        # Each contribution went to one side of the diagonal (u <= v says nothing about the order of idx).
-        p = h.shape[0]
-        for u in range(p):
-            for v in range(u + 1, p):
-                both = h[u, v] + h[v, u]
-                h[u, v] = both
-                h[v, u] = both
-    return ll
+        # theta block: the Laplacian of the pair curvatures; gamma enters every cell with +1.
+        for u in range(k):
+            for v in range(k):
+                if u != v:
+                    h[u, v] -= hp[u, v] + hp[v, u]
+                    h[u, u] += hp[u, v] + hp[v, u]
+        for u in range(k):
+            for f in range(p_x):
+                h[u, off + f] += hcb[u, f]
+                h[off + f, u] += hcb[u, f]
+        for f in range(p_x):
+            for g in range(f, p_x):
+                h[off + f, off + g] += hb[f, g]
+                if g != f:
+                    h[off + g, off + f] += hb[f, g]
+        if position:
+            h[k, k] += tot[2]
+            for u in range(k):
+                cross = 0.0
+                for v in range(k):
+                    cross += hp[u, v] - hp[v, u]
+                h[u, k] += cross
+                h[k, u] += cross
+            for f in range(p_x):
+                h[k, off + f] += tot[3 + f]
+                h[off + f, k] += tot[3 + f]
+    return tot[0]
 
 
 @njit(cache=True, inline="always")
@@ -666,6 +725,10 @@ class _Problem:
         self.p = self.k + int(position) + int(self.use_tau) + self.p_x
         self.off_b = self.p - self.p_x
         self.chunks = _chunks(table.n_cells)
+        # One thread: a pass over 1M cells is ~50-70 ms on one core, and on this shared 2-core machine a second
+        # OpenMP thread made passes slower, not faster (a descheduled sibling stalls the pass; the kit's solves run
+        # single-threaded for the same reason). The bootstrap, long and coarse-grained, does use every thread.
+        self.threads = 1
         self.set_counts(table.counts)
 
     def set_counts(self, counts: np.ndarray) -> None:
@@ -699,7 +762,7 @@ class _Problem:
             info = np.zeros((self.p, self.p) if hessian else (1, 1))
             total = _logistic_pass(tab.i, tab.j, tab.x, self.wa, self.wb, self.t, np.ascontiguousarray(theta),
                                    np.ascontiguousarray(beta), gamma, self.k, int(self.position),
-                                   self.ties == "half", hessian, grad, info)
+                                   self.ties == "half", hessian, True, grad, info, self.threads)
         else:
             d = self.predictor(vec)
             ll, l_d, l_t, a_dd, a_dt, a_tt = _derivatives(d, tau, self.wa, self.wb, self.t, self.ties)
@@ -852,9 +915,11 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _check_covariates(table: CovariateTable) -> None:
     x = table.x
     n_b = table.counts.sum(1)
+    used = x if bool(np.all(n_b > 0)) else x[n_b > 0]
+    spread = used.max(0) - used.min(0) if used.shape[0] else np.zeros(x.shape[1])
     for c, name in enumerate(table.features):
         col = x[:, c]
-        if col.size == 0 or np.ptp(col[n_b > 0]) == 0:
+        if col.size == 0 or spread[c] == 0:
             raise CovariateError(f"covariate {name!r} is constant ({col[0] if col.size else 'no value'}) over "
                                  f"all {int(n_b.sum()):,} battles, so its coefficient is not identified")
 
