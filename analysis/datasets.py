@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import hashlib
 import importlib.util
 import io
 import json
@@ -45,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .io import write_bytes, write_text
 from .votes import (
     OUTCOMES,
     aggregate,
@@ -948,6 +950,33 @@ def ratings_to_pairwise(
 # ---------------------------------------------------------------------------------------------- download
 
 
+# SHA-256 of each file at its pinned commit (from byte-for-byte copies): a download that differs is refused.
+_SHA256: dict[str, str] = {
+    "human_anno/action.json": "0bb88b7b75b5dcf8d1ca8f6b8d6d81fe900f96b122bf5ee2f8dc0d24681fd0d6",
+    "human_anno/aesthetic_quality.json": "b748d049298509a35202980d455f8c68e92844f08193ac7be5abc0d9472ca1e9",
+    "human_anno/color.json": "b69de8e09ba47fd0a23940dfb7c1999a1b3c9c3ab56938d8c87e0e3b05cafaf1",
+    "human_anno/imaging_quality.json": "5ae9d35af484d6ba6770a23bc0e44e4b3c44aaf0baaee13ff5727187006eb237",
+    "human_anno/motion_effects.json": "31cc404e1b4fef586606521db1c8c3a480dd5547b36ed384fd1690b5bff86a1a",
+    "human_anno/object_class.json": "7b69de35b76acb4b55367d56b606946e20f0c0efa66b542053b12e8c79ca03cd",
+    "human_anno/scene.json": "a71705e8d8ade3e46bf8918fa81eec6879f2d03de57192e1f161726b3aa5d72d",
+    "human_anno/temporal_consistency.json": "5f591657db738b4c065f2cc1230271d1c4a137acf54f5b1054fa8591d0ca0024",
+    "human_anno/video-text consistency.json": "f78c5456bf7c5aec283cd179ba327d15bc86998cf3501e3eea7c4742dfb19d71",
+    "t2vscore_alignment_score.json": "b65340b4f08a55ee1b336efb36ca82d439bba4791745cd8e80bb8d237fccd043",
+    "t2vscore_quality_score.json": "f5bc6c2e3e109cbd3a0471c03caf02405476533777e2ffd2a81cf2e760d9c811",
+    "t2vscore_results.csv": "f58f27125e45eed9ec37357e4ffdee48aff5345a7c56d8adbd8985cbc323a6a2",
+    "video_generation_leaderboard_20240526.csv": "610cc7f432456a5d96066c8bdee7fc48c6cb9ec2580341acf07fef65ed3cb10d",
+    "video_generation_leaderboard_20250322.csv": "32a769b5f80093ebe7b2e145f1efa912593b85f847f966a6e63e161febac409e",
+}
+
+
+def _verified(content: bytes, rel: str, url: str) -> bytes:
+    expected = _SHA256.get(rel)
+    got = hashlib.sha256(content).hexdigest()
+    if expected is not None and got != expected:
+        raise ValueError(f"download of {url} has SHA-256 {got}, expected {expected} (the pinned file): not saved")
+    return content
+
+
 def _fetch(url: str) -> bytes:
     # One place for network access, so tests can replace it.
     with urllib.request.urlopen(url, timeout=60) as resp:
@@ -973,7 +1002,8 @@ def download(name: str, dest: str | os.PathLike | None = None, *, overwrite: boo
 
     Notes
     -----
-    Needs internet access; never called by the tests. For aa-video-arena the daily upstream JSON files are
+    Needs internet access; never called by the tests. Each file is checked against the SHA-256 of the pinned
+    file and refused when it differs. For aa-video-arena the daily upstream JSON files are
     flattened into snapshots.csv and tag_snapshots.csv.gz exactly as the loaders expect (dates missing
     upstream are skipped with a warning).
     """
@@ -990,12 +1020,11 @@ def download(name: str, dest: str | os.PathLike | None = None, *, overwrite: boo
             target = folder / rel
             if target.exists() and not overwrite:
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(target, _fetch(url))
+            write_bytes(target, _verified(_fetch(url), rel, url))
     note = folder / "SOURCE.txt"
     if overwrite or not note.exists():
-        note.write_text(f"Downloaded by analysis.datasets.download({ds.name!r}).\nSource : {ds.source}\n"
-                        f"Licence: {ds.licence}\n")
+        write_text(note, f"Downloaded by analysis.datasets.download({ds.name!r}).\nSource : {ds.source}\n"
+                         f"Licence: {ds.licence}\n")
     return folder
 
 
@@ -1017,7 +1046,7 @@ def _download_aa(folder: Path, overwrite: bool) -> None:
                 continue
             if day == "2026-04-30" and modality == "text-to-video":
                 (folder / "raw").mkdir(exist_ok=True)
-                _write_atomic(folder / "raw" / "2026-04-30-text-to-video.json", content)
+                write_bytes(folder / "raw" / "2026-04-30-text-to-video.json", content)
             b, t = _flatten_aa(json.loads(content), day)
             boards += b
             tags += t
@@ -1025,18 +1054,11 @@ def _download_aa(folder: Path, overwrite: bool) -> None:
         warnings.warn(f"aa-video-arena: {len(skipped)} upstream file(s) not found, skipped: {skipped}", stacklevel=3)
     if not boards:
         raise FileNotFoundError(f"no Artificial Analysis snapshot could be downloaded from {_AA_REPO}@{_AA_COMMIT}")
-    _write_atomic(folder / "snapshots.csv", pd.DataFrame(boards).to_csv(index=False).encode())
+    write_bytes(folder / "snapshots.csv", pd.DataFrame(boards).to_csv(index=False).encode())
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(pd.DataFrame(tags).to_csv(index=False).encode())
-    _write_atomic(folder / "tag_snapshots.csv.gz", buf.getvalue())
-
-
-def _write_atomic(target: Path, content: bytes) -> None:
-    # Write beside the target, then rename: an interrupted download never leaves a half file in place.
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(content)
-    tmp.replace(target)
+    write_bytes(folder / "tag_snapshots.csv.gz", buf.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------- registry

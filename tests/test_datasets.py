@@ -438,3 +438,11 @@ def test_published_tables_carry_provenance():
     assert vb.loc["Veo-3", "sampled_by"] == "unknown"  # a third-party snapshot does not say
     aa = D.published_aa_t2v_2026_04_30()
     assert (aa["sample_size"] == aa["appearances"]).all()
+
+
+def test_download_refuses_a_file_whose_checksum_differs(tmp_path, monkeypatch):
+    t2v = shared("t2vscore-tvge")
+    monkeypatch.setattr(D, "_fetch", lambda url: (t2v / url.rsplit("/", 1)[1]).read_bytes() + b" ")
+    with pytest.raises(ValueError, match="SHA-256 .* expected"):
+        D.download("t2vscore-tvge", tmp_path)
+    assert not (tmp_path / "t2vscore-tvge" / "t2vscore_alignment_score.json").exists()
