@@ -155,6 +155,7 @@ class Refitter:
                  (np.concatenate([self.i, self.j]), np.concatenate([np.arange(g), np.arange(g)]))), shape=(k, g))
             self._scatter = {np.dtype(np.float64): inc, np.dtype(np.float32): inc.astype(np.float32)}
             self._abs_scatter = abs(inc)
+            self._i32, self._j32 = self.i.astype(np.int32), self.j.astype(np.int32)
 
     # ------------------------------------------------------------------------------------------ array helpers
 
@@ -285,6 +286,8 @@ class Refitter:
         """
         counts = self._as_work(counts)
         self.last_newton = 0  # tables of this call handed to Newton-CG
+        if self.lu is not None and self.logistic and not self.use_torch:
+            return self._refit_compiled(counts)
         logistic = None
         if self.logistic:
             wa, wb, tt = (counts[:, c] * self.weight for c in range(3)) if self.weighted else counts.unbind(1) \
@@ -349,8 +352,7 @@ class Refitter:
                 # Newton starts where the chord left each table (its iterate is finite and usually closer).
                 start = delta[:, todo]
                 start = self._where(self.torch.isfinite(start) if self.use_torch else np.isfinite(start), start, 0.0)
-                newton = self._newton_compiled if self.lu is not None else self._newton
-                sub, sub_step, newton_iter = newton(y, m, start=start)
+                sub, sub_step, newton_iter = self._newton(y, m, start=start)
                 delta[:, todo] = sub
                 per_draw[todo] = sub_step
                 finite = self.torch.isfinite(sub).all(0) if self.use_torch else np.isfinite(sub).all(0)
@@ -405,20 +407,33 @@ class Refitter:
             active = active[~(size <= self.tol)]
         return delta, step_max, it
 
-    def _newton_compiled(self, y: Any, m: Any, start: Any) -> tuple[Any, Any, int]:
-        """:meth:`_newton` for large sparse boards on CPU: the compiled kernel, one table per thread."""
+    def _refit_compiled(self, counts: Any) -> tuple[Any, Any, int, float]:
+        """:meth:`refit` for logistic ties on large sparse boards (CPU): Newton-CG from the start, compiled.
+
+        A chord step would cost a sparse triangular solve per table, about what a compiled Newton step costs, and
+        contracts slowly where pairs have few votes; so every table goes to the kernel of :mod:`._kernels`, on the
+        free cores, one table per thread.
+        """
         from ..sampling import numba_threads
         from ._kernels import newton_cg
 
-        delta = np.ascontiguousarray(start.T, dtype=np.float64)
-        n = delta.shape[0]
+        weight = self.weight.astype(np.float32)
+        wa, wb, tt = (np.ascontiguousarray(counts[:, c].T, dtype=np.float32) * weight[:, 0] for c in range(3))
+        if self.fit.ties == "half":
+            y, m = wa + 0.5 * tt, wa + wb + tt
+        else:
+            y, m = wa, wa + wb
+        n = y.shape[0]
+        delta = np.zeros((n, self.start.shape[0]))
         last, iterations = np.empty(n), np.zeros(n, np.int64)
         gauge = -1 if self.fit.prior > 0 else self.k - 1
         with numba_threads(None):
-            newton_cg(self.i, self.j, self.d0_64[:, 0], self.start[: self.k, 0], np.ascontiguousarray(y.T),
-                      np.ascontiguousarray(m.T), delta, last, iterations, float(self.fit.prior),
-                      int(self.fit.position), gauge, self.tol, 30, 200)
-        return delta.T, last, int(iterations.max(initial=0))
+            newton_cg(self._i32, self._j32, self.d0_64[:, 0], self.start[: self.k, 0], y, m, delta, last, iterations,
+                      float(self.fit.prior), int(self.fit.position), gauge, self.tol, 30, 200)
+        self.last_newton = n
+        converged = np.isfinite(delta).all(1) & (last <= self.tol)
+        max_step = float(last[converged].max()) if converged.any() else float("nan")
+        return self.start + delta.T, converged, int(iterations.max(initial=0)), max_step
 
     def _jacobi(self, w: Any) -> Any:
         """Inverse diagonal of each table's Hessian (P, R) from its per-group weights w (G, R); 0 off the gauge."""
