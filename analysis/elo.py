@@ -12,16 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-try:  # numba makes the sequential update loop ~100x faster; the plain loop is the fallback
-    from numba import njit, prange
-except ImportError:  # pragma: no cover
-    prange = range
-
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap
+from .accel import njit, prange  # numba makes the sequential update loop ~100x faster
 
 
 @njit(cache=True)

@@ -61,6 +61,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri
 
+from .accel import splitmix64_array
+
 # Literal copies of analysis.votes.WINNERS / OUTCOMES (same order, so codes line up), kept here so that this
 # module has no import-order dependency on the vote layer.
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
@@ -389,19 +391,6 @@ def _cell_probs(
 # ---------------------------------------------------------------------------------------------- clusters
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    # A bijective 64-bit mixer (Steele et al. 2014); uint64 array arithmetic wraps, which is what we want.
-    x = x + _GOLDEN
-    x = (x ^ (x >> 30)) * _MIX1
-    x = (x ^ (x >> 27)) * _MIX2
-    return x ^ (x >> 31)
-
-
 def _cluster_effect(ids: np.ndarray, model: np.ndarray, k: int, sd: float, salt: int) -> np.ndarray:
     """N(0, sd^2) effect of cluster ``ids`` on ``model`` (Elo points), one fixed value per (cluster, model).
 
@@ -409,7 +398,7 @@ def _cluster_effect(ids: np.ndarray, model: np.ndarray, k: int, sd: float, salt:
     however many voters there are, and the value does not depend on vote order.
     """
     key = ids.astype(np.uint64) * np.uint64(k) + model.astype(np.uint64)
-    h = _splitmix64(key ^ np.uint64(salt))
+    h = splitmix64_array(key ^ np.uint64(salt))
     u = ((h >> 11).astype(np.float64) + 0.5) * 2.0**-53  # 53 random bits, strictly inside (0, 1)
     return sd * ndtri(u)
 

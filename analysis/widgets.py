@@ -35,7 +35,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,14 +48,10 @@ from matplotlib.figure import Figure
 
 from . import datasets as _datasets
 from . import plots
+from .accel import one_blas_thread
 from .ratings import Ratings, rate
 from .simulate import simulate_arena
 from .votes import aggregate, read_votes, validate_counts
-
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # optional: without it the fit runs with the BLAS default thread count
-    threadpool_limits = None
 
 __all__ = ["ALL", "CI_CHOICES", "TIE_CHOICES", "Explorer", "default_datasets", "demo_video_arena", "explorer"]
 
@@ -241,16 +237,6 @@ def _prepare(name: str, data: Any) -> _Source:
                    cat_code=cat_code, period_code=period_code, votes=int(counts["count"].sum()))
 
 
-def _one_blas_thread() -> AbstractContextManager[Any]:
-    """Single-threaded BLAS for the duration of a refit.
-
-    The fit solves K x K systems (K = 129 for Chatbot Arena). At that size OpenBLAS threads cost more in
-    hand-off than they save, and on a busy machine (other kernels, a test run) their spin-waiting made a
-    sandwich refit take 1.5 s instead of 80 ms in our measurements; one thread keeps the refit interactive.
-    """
-    return threadpool_limits(1, user_api="blas") if threadpool_limits is not None else nullcontext()
-
-
 _WARM = False
 
 
@@ -265,7 +251,7 @@ def _warm_up() -> None:
         return
     tiny = pd.DataFrame({"model_a": ["a", "a", "b", "b", "a"], "model_b": ["b", "c", "c", "c", "b"],
                          "outcome": ["win_a", "tie", "win_a", "win_b", "win_b"], "count": [3, 2, 2, 1, 2]})
-    with _one_blas_thread():
+    with one_blas_thread():
         rate(tiny, ci="sandwich", resamples=10, seed=0)
     _WARM = True
 
@@ -521,7 +507,7 @@ class Explorer(widgets.VBox):
             else:
                 opts["anchor"] = {anchor: float(self.anchor_value.value)}
             t0 = time.perf_counter()
-            with _one_blas_thread():
+            with one_blas_thread():
                 ratings = rate(counts, **opts)
             self.fit_seconds = time.perf_counter() - t0
             board = ratings.board

@@ -22,10 +22,8 @@ Ratings on the published (Elo-like) scale are ``init + scale / ln(base) * theta`
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
@@ -36,6 +34,7 @@ import scipy.sparse.linalg
 from numpy.typing import NDArray
 from scipy.special import expit, log_expit
 
+from ..accel import single_threaded_blas
 from ..vocab import TIE_RULES
 from ..votes import OUTCOMES, validate_counts
 
@@ -45,30 +44,6 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Matrix = FloatArray | scipy.sparse.csr_matrix  # dense up to _DENSE_MAX parameters, sparse beyond
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-@lru_cache(maxsize=1)
-def _blas_controller():
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover
-        return None
-    return ThreadpoolController()
-
-
-def single_threaded_blas(func: _F) -> _F:
-    """Run ``func`` with one BLAS thread: K x K solves (K ~ 100) are faster on one thread, and multi-threaded
-    BLAS stalls badly when other processes keep the cores busy (measured 5 ms -> up to 1 s per fit)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        controller = _blas_controller()
-        if controller is None:
-            return func(*args, **kwargs)
-        with controller.limit(limits=1, user_api="blas"):
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 class FitError(ValueError):
