@@ -21,8 +21,10 @@ chooses the method per table:
 Every converged table equals its own exact fit to ``tol`` (the last step's largest change, natural units).
 
 Backends. On CPU the refits run in numpy on the calling thread (no thread pool: a refit is never slowed by a
-busy core, and torch is not imported); H0 is inverted densely up to 1,000 parameters and factored as a sparse LU
-beyond. On a torch device (a GPU) the same iteration runs in torch with a dense inverse.
+busy core, and torch is not imported), with H0 inverted densely up to 1,000 parameters. Beyond, H0 is factored
+as a sparse LU (Davidson and Rao-Kupper chords), and logistic-tie tables go straight to a compiled Newton-CG
+kernel (:mod:`analysis.bt._kernels`, one table per thread on the free cores). On a torch device (a GPU) the same
+iteration runs in torch with a dense inverse.
 """
 
 from __future__ import annotations
@@ -154,7 +156,6 @@ class Refitter:
                 (np.concatenate([np.ones(g), -np.ones(g)]),
                  (np.concatenate([self.i, self.j]), np.concatenate([np.arange(g), np.arange(g)]))), shape=(k, g))
             self._scatter = {np.dtype(np.float64): inc, np.dtype(np.float32): inc.astype(np.float32)}
-            self._abs_scatter = abs(inc)
             self._i32, self._j32 = self.i.astype(np.int32), self.j.astype(np.int32)
 
     # ------------------------------------------------------------------------------------------ array helpers
@@ -259,7 +260,7 @@ class Refitter:
             # Half / drop ties: the score is y - m * sigmoid(d), no tie parameter.
             y, m = logistic
             if self.use_torch:
-                l_d = torch_score(self.torch, d, y, m)
+                l_d = _torch_score(self.torch, d, y, m)
             else:
                 l_d = _numpy_score(d, y, m)
             l_t = None
@@ -435,31 +436,16 @@ class Refitter:
         max_step = float(last[converged].max()) if converged.any() else float("nan")
         return self.start + delta.T, converged, int(iterations.max(initial=0)), max_step
 
-    def _jacobi(self, w: Any) -> Any:
-        """Inverse diagonal of each table's Hessian (P, R) from its per-group weights w (G, R); 0 off the gauge."""
-        k = self.k
-        diag = np.asarray(self._abs_scatter.astype(w.dtype) @ w)
-        if self.fit.position:
-            diag = np.concatenate([diag, w.sum(0, keepdims=True)])
-        diag[:k] += self.fit.prior
-        inv = np.zeros_like(diag)
-        inv[self.free] = 1.0 / np.maximum(diag[self.free], 1e-30)
-        return inv
-
     def _pcg(self, b: Any, w: Any, eta2: Any, max_iter: int) -> Any:
         """Solve H x = b for every table (column), H = the logistic Hessian with per-group weights w (G, R).
 
-        Preconditioned conjugate gradients: H0^-1 on boards up to :data:`DENSE_MAX` parameters, each table's own
-        diagonal (Jacobi) beyond, where the sparse triangular solves of H0 cost more than a Hessian-vector
-        product. Column c stops once its preconditioned residual is <= eta2[c] times the initial one; finished
-        columns leave the working arrays, so a column's arithmetic does not depend on the others.
+        Conjugate gradients preconditioned with H0^-1. Column c stops once its preconditioned residual is
+        <= eta2[c] times the initial one; finished columns leave the working arrays, so a column's arithmetic
+        does not depend on the others.
         """
         k, prior = self.k, self.fit.prior
-        jacobi = self._jacobi(w) if self.lu is not None else None
 
-        def precondition(r: Any, inv: Any) -> Any:
-            if inv is not None:
-                return inv * r
+        def precondition(r: Any) -> Any:
             return self._precondition(r) if self.use_torch else self._precondition32(r)
 
         def hess_vec(v: Any, w: Any) -> Any:
@@ -471,17 +457,15 @@ class Refitter:
         x = b * 0.0
         cols = self.torch.arange(b.shape[1], device=b.device) if self.use_torch else np.arange(b.shape[1])
         r = b * 1.0
-        z = precondition(r, jacobi)
+        z = precondition(r)
         p = z * 1.0
         rz = (r * z).sum(0)
         target = rz * eta2
-        inv = jacobi
         floor = 1e-30
         keep = rz > target
         for _ in range(max_iter + 1):
             if not bool(keep.all()):
                 cols, r, p, rz, target, w = cols[keep], r[:, keep], p[:, keep], rz[keep], target[keep], w[:, keep]
-                inv = None if inv is None else inv[:, keep]
             if not len(cols):
                 break
             q = hess_vec(p, w)
@@ -489,7 +473,7 @@ class Refitter:
             alpha = rz / (pq.clamp_min(floor) if self.use_torch else np.maximum(pq, floor))
             x[:, cols] += alpha * p
             r -= alpha * q
-            z = precondition(r, inv)
+            z = precondition(r)
             rz_new = (r * z).sum(0)
             keep = rz_new > target
             p = z + (rz_new / (rz.clamp_min(floor) if self.use_torch else np.maximum(rz, floor))) * p
@@ -526,7 +510,7 @@ def _numpy_score(e: NDArray[np.floating], y: NDArray[np.floating], m: NDArray[np
     return np.subtract(y, e, out=e)
 
 
-def torch_score(torch: Any, d: Any, y: Any, m: Any) -> Any:
+def _torch_score(torch: Any, d: Any, y: Any, m: Any) -> Any:
     """y - m * sigmoid(d), in torch (d is overwritten)."""
     return torch.addcmul(y, m, torch.sigmoid_(d), value=-1.0)
 
