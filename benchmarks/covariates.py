@@ -136,13 +136,24 @@ def inverse_pair_weights(a, b, min_pair_count=50):
 # ---------------------------------------------------------------------------------------------- runs
 
 
+CPU: dict[int, list[float]] = {}  # process CPU seconds of each timed() call, keyed by id(times)
+
+
 def timed(fn, repeats):
-    times, out = [], None
+    """Wall times of ``repeats`` calls (and their process CPU times in ``CPU[id(times)]``), the last result."""
+    times, cpu, out = [], [], None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    CPU[id(times)] = cpu
     return times, out
+
+
+def cpu_note(times) -> str:
+    cpu = CPU.get(id(times))
+    return f"CPU {np.median(cpu):.2f} s (all threads)" if cpu else ""
 
 
 def fmt(times) -> str:
@@ -255,6 +266,7 @@ def speed(lines: list[str], n: int, repeats: int, resamples: int) -> None:
     ours = float(np.median(t_engine))
     table = ["| measurement | median | ratio (other / ours) | notes |", "|---|---|---:|---|"]
     for what, times, note in rows:
+        note = "; ".join(n for n in (cpu_note(times), note) if n)
         table.append(f"| {what} | {fmt(times)} | {np.median(times) / ours:.2g}x | {note} |")
     if isinstance(peer, str):
         table.append(f"| arena-rank ContextualBradleyTerry | skipped | | {peer} |")
@@ -268,7 +280,8 @@ def speed(lines: list[str], n: int, repeats: int, resamples: int) -> None:
 
     t_boot, draws = timed(lambda: C.bootstrap(fit, resamples, seed=2024, refit="one-step"), repeats)
     table.append(f"| bootstrap, {resamples:,} Poisson resamples, one-step refits | {fmt(t_boot)} | "
-                 f"{np.median(t_boot) / ours:.2g}x | score bootstrap: one Newton step per resample from the fit |")
+                 f"{np.median(t_boot) / ours:.2g}x | {cpu_note(t_boot)}; score bootstrap: one Newton step per "
+                 "resample from the fit, numba threads over resample blocks |")
     lines.extend(table)
     # One-step against exact refits of the same resamples.
     from analysis.sampling import draw_keys
@@ -289,11 +302,45 @@ def speed(lines: list[str], n: int, repeats: int, resamples: int) -> None:
     lines.append(f"Bootstrap SD / sandwich SE of the coefficients: {np.round(sds / se, 3).tolist()}.")
 
 
+def vote_quality_section(lines: list[str], seeds=(1, 2, 3, 4, 5)) -> None:
+    """Planted bad voters on the simulator: detection and false-flag rates of analysis.voters."""
+    from analysis import voters
+    from analysis.simulate import simulate_arena
+
+    lines.append("\n## Vote quality: planted bad voters (analysis.voters)\n")
+    lines.append("Each arena: 12 models, 40,000 votes, 200 voters (Zipf 0.5 activity, >= 60 votes for the planted "
+                 "ones), 10% ties; 8 voters rewritten to vote for the weaker model (reverse), 8 to flip a coin; "
+                 "sequential likelihood-ratio screen, family-wise alpha 0.05.\n")
+    lines.append("| seed | reversing found | coin-flippers found | honest flagged | median votes to flag (reverse) | "
+                 "screen time |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    tot = np.zeros(4)
+    for seed in seeds:
+        sim = simulate_arena(12, 40_000, seed=seed, n_voters=200, tie_rate=0.1, zipf_exponent=0.5)
+        counts = sim["voter_id"].value_counts()
+        chosen = np.random.default_rng(seed).choice(counts.index[counts >= 60].to_numpy(), 16, replace=False)
+        rev, coin = set(chosen[:8]), set(chosen[8:])
+        sim = voters.plant_bad_voters(sim, list(rev), kind="reverse")
+        sim = voters.plant_bad_voters(sim, list(coin), kind="random", seed=seed)
+        t0 = time.perf_counter()
+        table = voters.vote_consistency(sim, alpha=0.05)
+        dt = time.perf_counter() - t0
+        flagged = set(table.loc[table["flagged"], "voter"])
+        delay = table.loc[table["voter"].isin(rev) & table["flagged"], "flagged_at"].median()
+        honest = len(table) - 16
+        row = [len(flagged & rev), len(flagged & coin), len(flagged - rev - coin), honest]
+        tot += row
+        lines.append(f"| {seed} | {row[0]}/8 | {row[1]}/8 | {row[2]}/{honest} | {delay:.0f} | {dt * 1e3:.0f} ms |")
+    n = len(seeds)
+    lines.append(f"| all | {tot[0] / (8 * n):.0%} | {tot[1] / (8 * n):.0%} | {tot[2]:.0f}/{tot[3]:.0f} | | |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--worker", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--no-peer", action="store_true", help="skip the agreement table")
+    ap.add_argument("--only", choices=("peer", "speed", "voters"), help="run one section")
     args = ap.parse_args()
     if args.worker:
         _worker(*args.worker)
@@ -304,9 +351,12 @@ def main() -> None:
     lines = ["# benchmarks/covariates.py", ""]
     lines += [f"- {line}" for line in _peers.machine_lines(("numpy", "scipy", "numba", "statsmodels"))]
     start = time.perf_counter()
-    if not args.no_peer:
+    if not args.no_peer and args.only in (None, "peer"):
         peer_agreement(lines)
-    speed(lines, 200_000 if args.quick else 1_000_000, 2 if args.quick else 3, 1000)
+    if args.only in (None, "speed"):
+        speed(lines, 200_000 if args.quick else 1_000_000, 2 if args.quick else 3, 1000)
+    if args.only in (None, "voters"):
+        vote_quality_section(lines)
     lines.append(f"\n- {_peers.load_line()}; total {time.perf_counter() - start:.0f} s")
     print("\n".join(lines))
 

@@ -1153,7 +1153,7 @@ def bootstrap(
         out.method, out.cluster, out.iterations = "one-step", cluster, 1
         return out
     # Exact: chord iterations on blocks of resamples, weights regenerated from the same keys.
-    block = int(max(1, min(resamples, 2e7 // max(3 * tab.n_cells, 1))))
+    block = int(max(1, min(resamples, 1e7 // max(3 * tab.n_cells, 1))))  # ~80 MB of weights per block
     vecs = np.empty((resamples, p))
     failed = refitted = iters = 0
     last = 0.0
