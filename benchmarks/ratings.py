@@ -1,10 +1,10 @@
 """Rating-engine speed on the real Chatbot Arena counts (1,670,250 votes, 129 models), against the peers.
 
 Prints two Markdown tables. "Conditions": the 1,000-resample bootstrap board and the choix loop over the same
-resampled matrices, side by side, as a user meets them: quiet and warm, first call in a fresh process (import
-and first board timed in a child interpreter), with one and with two other CPU-bound processes running (this
-script starts them), and a large sparse board (10,000 models, 40,000 votes, prior 1). Then the engine table: the
-exact Bradley-Terry fit, the board and the batched bootstrap alone, against a loop of
+resampled matrices, side by side, as a user meets them: warm (no competitor started), first call in a fresh
+process (import and first board timed in a child interpreter), with one and with two other CPU-bound processes
+running (this script starts them), and a large sparse board (10,000 models, 40,000 votes, prior 1). Then the
+engine table: the exact Bradley-Terry fit, the board and the batched bootstrap alone, against a loop of
 ``choix.ilsr_pairwise_dense`` over the same 1,000 resampled count matrices (goal: board <= 1 s and >= 6x faster
 than the loop), then single fits of choix, FastChat's scikit-learn recipe, arena-rank and arenakit with their
 time, ratio to ours and largest rating difference from our exact fit.
@@ -243,8 +243,9 @@ def condition_rows(counts, table, fit, quiet_board: float, quiet_choix: float, n
     import analysis
     from analysis import intervals
 
-    rows = [Row("quiet, warm: board | choix loop", quiet_board, "", fmt_ratio(quiet_choix / quiet_board),
-                f"choix loop {fmt_time(quiet_choix)} (same run, rows below); {load_now()}")]
+    rows = [Row("warm, no competitor started: board | choix loop", quiet_board, "",
+                fmt_ratio(quiet_choix / quiet_board),
+                f"choix loop {fmt_time(quiet_choix)} (engine table below); {load_now()}")]
 
     children = [run_python(FIRST_CALL) for _ in range(3)]
     imports, firsts, seconds = ([c[key] for c in children] for key in ("import", "first", "second"))
