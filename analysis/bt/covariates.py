@@ -395,11 +395,12 @@ def _logistic_chunk(i, j, x, wa, wb, t, theta, beta, gamma, half, want_hess, wan
     tot[2] += asum
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _logistic_pass(i, j, x, wa, wb, t, theta, beta, gamma, k, position, half, want_hess, want_ll, gr, h, n_chunks):
-    """:func:`_logistic_chunk` over ``n_chunks`` contiguous chunks in parallel (private accumulators summed in a
-    fixed order, so the result does not depend on thread timing), assembled into the gradient ``gr`` and the
-    information ``h`` over (theta, [gamma], beta). Returns the log-likelihood (0 unless ``want_ll``)."""
+    """:func:`_logistic_chunk` over ``n_chunks`` contiguous chunks (private accumulators summed in a fixed order),
+    assembled into the gradient ``gr`` and the information ``h`` over (theta, [gamma], beta). Returns the
+    log-likelihood (0 unless ``want_ll``). Serial: a parallel region's start-up cost more than the pass on small
+    boards, and a second thread did not pay on the shared 2-core machine (see ``_Problem.threads``)."""
     g_count = i.shape[0]
     p_x = x.shape[1]
     gts = np.zeros((n_chunks, k))
@@ -409,7 +410,7 @@ def _logistic_pass(i, j, x, wa, wb, t, theta, beta, gamma, k, position, half, wa
     hbs = np.zeros((n_chunks, p_x, p_x))
     tots = np.zeros((n_chunks, 3 + p_x))
     step = (g_count + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
+    for c in range(n_chunks):
         _logistic_chunk(i, j, x, wa, wb, t, theta, beta, gamma, half, want_hess, want_ll, c * step,
                         min(g_count, (c + 1) * step), gts[c], gxs[c], hps[c], hcs[c], hbs[c], tots[c])
     gt = gts[0].copy()
