@@ -285,8 +285,13 @@ class Refitter:
         not converge (its strengths drift off at every step) and is flagged. :meth:`__call__` adds the exact
         one-by-one fallback and returns numpy.
         """
+        params, converged, iterations, last, _ = self._refit(counts)
+        return params, converged, iterations, last
+
+    def _refit(self, counts: Any) -> tuple[Any, Any, int, float, int]:
+        """:meth:`refit`, plus the number of tables handed to Newton-CG."""
         counts = self._as_work(counts)
-        self.last_newton = 0  # tables of this call handed to Newton-CG
+        newton = 0
         if self.lu is not None and self.logistic and not self.use_torch:
             return self._refit_compiled(counts)
         logistic = None
@@ -359,9 +364,9 @@ class Refitter:
                 finite = self.torch.isfinite(sub).all(0) if self.use_torch else np.isfinite(sub).all(0)
                 converged[todo] = finite & (sub_step <= self.tol)
                 iterations = max(iterations, newton_iter)
-                self.last_newton = len(todo)
+                newton = len(todo)
         last = float(per_draw[converged].max()) if bool(converged.any()) else float("nan")
-        return self.start + delta, converged, iterations, last
+        return self.start + delta, converged, iterations, last, newton
 
     def _logistic_score64(self, delta: Any, y: Any, m: Any) -> tuple[Any, Any]:
         """Float64 score (P, R) of logistic-tie tables at start + delta, and their win probabilities (G, R)."""
@@ -408,7 +413,7 @@ class Refitter:
             active = active[~(size <= self.tol)]
         return delta, step_max, it
 
-    def _refit_compiled(self, counts: Any) -> tuple[Any, Any, int, float]:
+    def _refit_compiled(self, counts: Any) -> tuple[Any, Any, int, float, int]:
         """:meth:`refit` for logistic ties on large sparse boards (CPU): Newton-CG from the start, compiled.
 
         A chord step would cost a sparse triangular solve per table, about what a compiled Newton step costs, and
@@ -431,10 +436,9 @@ class Refitter:
         with numba_threads(None):
             newton_cg(self._i32, self._j32, self.d0_64[:, 0], self.start[: self.k, 0], y, m, delta, last, iterations,
                       float(self.fit.prior), int(self.fit.position), gauge, self.tol, 30, 200)
-        self.last_newton = n
         converged = np.isfinite(delta).all(1) & (last <= self.tol)
         max_step = float(last[converged].max()) if converged.any() else float("nan")
-        return self.start + delta.T, converged, int(iterations.max(initial=0)), max_step
+        return self.start + delta.T, converged, int(iterations.max(initial=0)), max_step, n
 
     def _pcg(self, b: Any, w: Any, eta2: Any, max_iter: int) -> Any:
         """Solve H x = b for every table (column), H = the logistic Hessian with per-group weights w (G, R).
@@ -483,9 +487,34 @@ class Refitter:
     # ------------------------------------------------------------------------------------------ entry point
 
     @single_threaded_blas
-    def __call__(self, counts: Any) -> BatchRefit:
-        """Refit count tables (G, 3, R): chord, Newton-CG where it stalls, exact fits for the rest."""
-        params, converged, iterations, last = self.refit(counts)
+    def __call__(self, counts: Any, threads: int | None = None) -> BatchRefit:
+        """Refit count tables (G, 3, R): chord, Newton-CG where it stalls, exact fits for the rest.
+
+        On CPU the tables are split between ``threads`` Python threads (None: the free cores, see
+        :func:`analysis.sampling.free_cores`); numpy releases the GIL in its array passes. Each table's arithmetic
+        is its own (per-table stopping), so the split changes nothing in the results.
+        """
+        n = counts.shape[-1]
+        split = 1
+        if not self.use_torch and self.lu is None and n >= 64:
+            from ..sampling import free_cores
+
+            split = max(1, min(threads or free_cores(), n // 32))
+        if split > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            bounds = np.linspace(0, n, split + 1).astype(int)
+            with ThreadPoolExecutor(split) as pool:
+                blocks = [counts[..., a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                parts = list(pool.map(self._refit, blocks))
+            params = np.concatenate([part[0] for part in parts], axis=1)
+            converged = np.concatenate([part[1] for part in parts])
+            iterations = max(part[2] for part in parts)
+            steps = [part[3] for part in parts if not math.isnan(part[3])]
+            last = max(steps) if steps else float("nan")
+            newton = sum(part[4] for part in parts)
+        else:
+            params, converged, iterations, last, newton = self._refit(counts)
         if self.use_torch:
             params, converged = params.T.cpu().numpy(), converged.cpu().numpy()
         else:
@@ -500,7 +529,7 @@ class Refitter:
                     params[r], converged[r] = row, True
                     exact += 1
         return BatchRefit(params=params, converged=converged, iterations=iterations, max_step=last,
-                          newton=self.last_newton, exact=exact)
+                          newton=newton, exact=exact)
 
 
 def _numpy_score(e: NDArray[np.floating], y: NDArray[np.floating], m: NDArray[np.floating]) -> NDArray[np.floating]:
