@@ -152,7 +152,7 @@ def _chunk_size(fit: BTFit, n_draws: int, max_chunk: int = 256) -> int:
 
 
 def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int], device: Any, tol: float,
-                 max_iter: int, progress: bool | None, kind: str) -> Draws:
+                 max_iter: int, progress: bool | None, kind: str, threads: int | None = None) -> Draws:
     """Draw and refit chunks of resamples in order; ``produce(chunk, size)`` returns (G, 3, size) counts.
 
     Refits go through :class:`analysis.bt.Refitter` (chord, Newton-CG where it stalls, exact fits for the rest).
@@ -165,7 +165,7 @@ def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int
     with _inference_mode(device), tqdm(total=sum(sizes), desc=f"{kind} refits", disable=progress is False,
                                        delay=1.0 if progress is None else 0.0, leave=False) as bar:
         for c, size in enumerate(sizes):
-            res = refitter(produce(c, size))
+            res = refitter(produce(c, size), threads=threads)
             out.append(res.params[res.converged])
             failed += size - int(res.converged.sum())
             iters = max(iters, res.iterations)
@@ -236,9 +236,9 @@ def bootstrap(
     strength in the last refit step (natural units; 1e-6 is 0.0002 Elo points at scale 400), far below the
     Monte Carlo error of percentile intervals.
 
-    Threads: on CPU the refits run in numpy on the calling thread, and the sampler uses ``threads`` numba
-    threads; None takes the cores free right now (:func:`analysis.sampling.free_cores`), so a busy machine
-    gets the single-threaded path instead of threads waiting for a core. The draws do not depend on it.
+    Threads: on CPU the sampler (numba) and the refits (numpy, the tables split between Python threads) use
+    ``threads`` threads; None takes the cores free right now (:func:`analysis.sampling.free_cores`), so a busy
+    machine gets the single-threaded path instead of threads waiting for a core. The draws do not depend on it.
     ``progress``: True shows a progress bar, False never, None once the bootstrap has run for a second.
     """
     if sampler not in ("auto", "numba", "torch"):
@@ -265,7 +265,7 @@ def bootstrap(
         def produce(chunk: int, n: int) -> Any:
             return _torch_resamples(table, n, seeds[chunk], draw_dev)
 
-    return _draw_params(fit, produce, sizes, refit_dev, tol, max_iter, progress, "bootstrap")
+    return _draw_params(fit, produce, sizes, refit_dev, tol, max_iter, progress, "bootstrap", threads)
 
 
 def cluster_bootstrap(

@@ -109,6 +109,13 @@ def test_blocks_and_order_do_not_change_a_refit():
     np.testing.assert_allclose(parts, whole, atol=1e-12)
 
 
+def test_threads_split_the_tables_without_changing_a_bit():
+    fit = bt.fit_bt(bt.pair_table(simulate_counts(8, 20_000, tie_rate=0.2, seed=6)))
+    draws = resampled(fit.table, 96, 4)
+    refitter = bt.Refitter(fit, tol=1e-6)
+    np.testing.assert_array_equal(refitter(draws, threads=1).params, refitter(draws, threads=3).params)
+
+
 def test_torch_backend_agrees_with_numpy():
     torch = pytest.importorskip("torch")
     fit = bt.fit_bt(bt.pair_table(simulate_counts(5, 3000, tie_rate=0.2, seed=1)), ties="davidson")
