@@ -136,7 +136,8 @@ def _add_metrics(sub: Any) -> None:
 def _metrics(args: argparse.Namespace) -> int:
     from .metrics.__main__ import main as metrics_main
 
-    return metrics_main(args.rest)
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    return metrics_main(rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         parser.print_help()
         return 0
+    if argv[0] == "metrics":
+        # The metric runner parses its own options (and --help); argparse's REMAINDER would not pass a leading one.
+        argv = ["metrics", "--", *argv[1:]]
     try:
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)

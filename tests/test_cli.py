@@ -53,3 +53,11 @@ def test_python_dash_m_entry_point(votes_file):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "rating" in res.stdout
+
+
+def test_metrics_is_a_subcommand_of_the_one_cli(tmp_path, capsys):
+    assert main(["metrics", "--help"]) == 0
+    assert "--dimensions" in capsys.readouterr().out
+    assert main(["metrics", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "no-such-folder" in err[-1] and "Traceback" not in "\n".join(err)
