@@ -536,8 +536,9 @@ def _poisson_weights(counts, keys, out, cdf1):
 
 
 @njit(cache=True)
-def _score_block(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau, i, j, acc, cdf1):
-    """Resampled scores of a block of resamples, cells visited pair by pair (``order``, segments ``starts``).
+def _score_block(counts, s_d, s_t, orig, starts, x, keys, k, position, use_tau, i, j, acc, cdf1):
+    """Resampled scores of a block of resamples, cells stored pair by pair (segments ``starts``); ``orig`` is
+    each cell's index in the table, which fixes its random stream (so the order of visits changes nothing).
 
     Rows outer, resamples inner: each cell is read once for the block, and every inner loop runs over the
     block's resamples in contiguous memory (vectorised by LLVM), so the pass is bound by generating the
@@ -557,15 +558,15 @@ def _score_block(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau,
     t0, t1, t2, t3, t4, t5, t6, t7 = cdf1[0], cdf1[1], cdf1[2], cdf1[3], cdf1[4], cdf1[5], cdf1[6], cdf1[7]
     for q in range(starts.shape[0] - 1):
         seg[:] = 0.0
-        for r in range(starts[q], starts[q + 1]):
-            g = order[r]
+        for g in range(starts[q], starts[q + 1]):
+            slot = 3 * orig[g]
             single = -1
             if counts[g, 0] + counts[g, 1] + counts[g, 2] == 1.0 and not use_tau:
                 for c in range(3):
                     if counts[g, c] == 1.0:
                         single = c
             if single >= 0:
-                h = _splitmix(np.uint64(3 * g + single) << np.uint64(24))
+                h = _splitmix(np.uint64(slot + single) << np.uint64(24))
                 sdg = s_d[g, single]
                 # Branch-free inversion on the first eight CDF values (vectorises); the rare draw >= 8
                 # (probability 1e-5) is redone exactly below.
@@ -587,7 +588,7 @@ def _score_block(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau,
                     for c in range(3):
                         lam = counts[g, c]
                         if lam > 0:
-                            delta = _poisson(lam, keys[b], np.uint64(3 * g + c), cdf1) - lam
+                            delta = _poisson(lam, keys[b], np.uint64(slot + c), cdf1) - lam
                             sd += delta * s_d[g, c]
                             st += delta * s_t[g, c]
                     sdv[b] = sd
@@ -602,8 +603,8 @@ def _score_block(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau,
                 row = xb[f]
                 for b in range(nb):
                     row[b] += sdv[b] * xf
-        ig = i[order[starts[q]]]
-        jg = j[order[starts[q]]]
+        ig = i[starts[q]]
+        jg = j[starts[q]]
         for b in range(nb):
             acc[b, ig] += seg[b]
             acc[b, jg] -= seg[b]
@@ -618,7 +619,7 @@ def _score_block(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau,
 
 
 @njit(parallel=True, cache=True)
-def _score_sums(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau, i, j, out, cdf1, n_blocks):
+def _score_sums(counts, s_d, s_t, orig, starts, x, keys, k, position, use_tau, i, j, out, cdf1, n_blocks):
     """One-step bootstrap scores: out[b] = sum over cells and outcomes of (n* - n) * (per-vote score) * z.
 
     n* ~ Poisson(n) for the same (resample, cell, outcome) slot as :func:`_poisson_weights`, so resample b has
@@ -629,7 +630,7 @@ def _score_sums(counts, s_d, s_t, order, starts, x, keys, k, position, use_tau, 
         lo = q * size
         hi = min(keys.shape[0], lo + size)
         if lo < hi:
-            _score_block(counts, s_d, s_t, order, starts, x, keys[lo:hi], k, position, use_tau, i, j, out[lo:hi],
+            _score_block(counts, s_d, s_t, orig, starts, x, keys[lo:hi], k, position, use_tau, i, j, out[lo:hi],
                          cdf1)
 
 
@@ -1145,9 +1146,10 @@ def bootstrap(
             key = tab.i * k + tab.j
             order = np.argsort(key, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(key[order]) != 0, True]).astype(np.int64)
-            _score_sums(np.ascontiguousarray(tab.counts), np.ascontiguousarray(s_d), np.ascontiguousarray(s_t),
-                        order, starts, tab.x, keys, k, int(fit.position), int(fit.tau is not None), tab.i, tab.j,
-                        scores, _POISSON1_CDF, max(1, min(resamples // 64, 2 * get_num_threads())))
+            # Cells stored pair by pair (a gather once, then every block streams through memory in order).
+            _score_sums(tab.counts[order], s_d[order], s_t[order], order, starts, np.ascontiguousarray(tab.x[order]),
+                        keys, k, int(fit.position), int(fit.tau is not None), tab.i[order], tab.j[order], scores,
+                        _POISSON1_CDF, max(1, min(resamples // 64, get_num_threads())))
         step = np.zeros((resamples, p))
         step[:, free] = scipy.linalg.cho_solve(chol, scores[:, free].T).T
         out = _split(fit, base + step)
