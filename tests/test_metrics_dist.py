@@ -1,8 +1,8 @@
 """The metrics command line (kill and resume, missing weights) and torchrun sharding with gloo on CPU.
 
-Subprocesses run with one thread each, as torchrun's workers do; the in-process reference run uses the same
-setting because CPU resize kernels split their work by thread count, which can move a resized pixel across
-a rounding boundary and change the last digits of a score.
+Subprocesses run with one thread each, as torchrun's workers do; the in-process reference run also uses one
+thread, for speed only: each frame's network pass is single-threaded by design whatever the setting (see
+analysis.metrics.batching), and test_metrics.py checks 1 vs 2 threads for equality.
 """
 
 from __future__ import annotations
