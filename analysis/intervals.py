@@ -20,6 +20,7 @@ import contextlib
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -158,21 +159,22 @@ def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int
     Refits go through :class:`analysis.bt.Refitter` (chord, Newton-CG where it stalls, exact fits for the rest).
     ``progress``: True shows a bar, False never, None shows one once the work has taken more than a second.
     """
-    from tqdm.auto import tqdm
-
     refitter = bt.Refitter(fit, device, tol, max_iter)
     out, iters, worst, failed, newton = [], 0, 0.0, 0, 0
-    with _inference_mode(device), tqdm(total=sum(sizes), desc=f"{kind} refits", disable=progress is False,
-                                       delay=1.0 if progress is None else 0.0, leave=False) as bar:
-        for c, size in enumerate(sizes):
-            res = refitter(produce(c, size), threads=threads)
-            out.append(res.params[res.converged])
-            failed += size - int(res.converged.sum())
-            iters = max(iters, res.iterations)
-            newton += res.newton
-            if not math.isnan(res.max_step):  # NaN when no draw of this chunk converged by chord or Newton
-                worst = max(worst, res.max_step)
-            bar.update(size)
+    bar = _Progress(sum(sizes), f"{kind} refits", progress)
+    try:
+        with _inference_mode(device):
+            for c, size in enumerate(sizes):
+                res = refitter(produce(c, size), threads=threads)
+                out.append(res.params[res.converged])
+                failed += size - int(res.converged.sum())
+                iters = max(iters, res.iterations)
+                newton += res.newton
+                if not math.isnan(res.max_step):  # NaN when no draw of this chunk converged by chord or Newton
+                    worst = max(worst, res.max_step)
+                bar.update(size)
+    finally:
+        bar.close()
     params = np.concatenate(out)
     if not len(params):
         raise ValueError(f"{kind}: none of the {sum(sizes)} resamples has a finite maximum (in each, some model "
@@ -183,6 +185,34 @@ def _draw_params(fit: BTFit, produce: Callable[[int, int], Any], sizes: list[int
     return Draws(theta=theta, gamma=params[:, k] if fit.position else None,
                  tau=params[:, idx] if fit.tau is not None else None, iterations=iters, kind=kind, max_step=worst,
                  failed=failed, newton=newton)
+
+
+class _Progress:
+    """A tqdm.auto bar shown from the start (``progress=True``), never (False), or once the work has run for a
+    second (None). tqdm (and, in a notebook, ipywidgets) is imported only when a bar is shown, so a board that
+    takes 0.2 s does not pay for the import."""
+
+    def __init__(self, total: int, desc: str, progress: bool | None):
+        self.total, self.desc, self.progress = total, desc, progress
+        self.done, self.start, self.bar = 0, time.perf_counter(), None
+        if progress is True:
+            self._open()
+
+    def _open(self) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.total, initial=self.done, desc=self.desc, leave=False)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.progress is None and self.done < self.total and time.perf_counter() - self.start > 1.0:
+            self._open()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _inference_mode(device: Any) -> Any:
