@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .batching import BatchError
 from .io import OutputLockedError
-from .runner import DIMENSIONS, SUPPORTED, evaluate
+from .runner import DIMENSIONS, SUPPORTED, UNSUPPORTED, evaluate
 from .weights import DIMENSION_WEIGHTS, MissingWeightsError, WeightsChecksumError, fetch, weights_table
 
 MAX_LISTED_FAILURES = 20
@@ -97,12 +97,18 @@ def weights_main(argv: Sequence[str]) -> int:
                     print(f"error: {row['key']}: {type(e).__name__}: {e}", file=sys.stderr)
         rows = weights_table(dims, args.cache_dir)
     for row in rows:
+        dims_text = ", ".join(d + (" (not implemented here)" if d in UNSUPPORTED else "") for d in row["dimensions"])
         print(
             f"{row['status']:<15} {row['key']:<20} {_size(row['size']):>11}  {row['path']}\n"
-            f"{'':<15} dimensions: {', '.join(row['dimensions'])}\n"
+            f"{'':<15} dimensions: {dims_text}\n"
             f"{'':<15} sha256: {row['sha256'] or '-'} (published: {row['published_sha256']})"
         )
-    bad = [r for r in rows if r["status"] in ("missing", "wrong-checksum")]
+    # Exit status: files that a dimension run here needs; the others are listed for reference only.
+    bad = [
+        r
+        for r in rows
+        if r["status"] in ("missing", "wrong-checksum") and any(d not in UNSUPPORTED for d in r["dimensions"])
+    ]
     for r in bad:
         print(f"error: {r['key']}: {r['status']} at {r['path']}", file=sys.stderr)
     return 2 if bad else 0
