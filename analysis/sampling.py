@@ -468,11 +468,16 @@ _probe: list[float] = [0.0, -1.0]  # [free cores, time of the probe]
 
 
 def usable_cores() -> int:
-    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota when there is one."""
+    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota when there is one and by
+    ``NUMBA_NUM_THREADS`` / ``OMP_NUM_THREADS`` when the user set them."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         n = os.cpu_count() or 1
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) >= 1:
+            n = min(n, int(value))
     try:
         with open("/sys/fs/cgroup/cpu.max") as f:
             quota, period = f.read().split()[:2]
