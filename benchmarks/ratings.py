@@ -263,6 +263,14 @@ def condition_rows(counts, table, fit, quiet_board: float, quiet_choix: float, n
     def board():
         return analysis.leaderboard(counts, ci="bootstrap", resamples=RESAMPLES, seed=SEED, progress=False)
 
+    cpu = []
+    for _ in range(3):
+        start = time.process_time()
+        board()
+        cpu.append(time.process_time() - start)
+    rows[0].note += (f"; CPU time per board, all threads: {fmt_time(median(cpu))} (what one dedicated core would "
+                     "take at one thread)")
+
     mats = choix_matrices(table, n_fit)
     for n in (1, 2):
         with Competitor(n):
