@@ -18,6 +18,9 @@ Why not numpy or torch: both spend 60-90 ns per large-count binomial (setup of B
 Every resample has its own random streams keyed by one 64-bit number (counter-based SplitMix64 for the Poisson
 path, xoshiro256+ for the chain), so a resample depends only on the seed and its index, not on block sizes or
 thread count.
+
+Threads: the parallel stages run on :func:`free_cores` threads (the cores no other process is using right now),
+so on a busy machine they take the single-threaded path rather than wait for a descheduled thread.
 """
 
 from __future__ import annotations
