@@ -385,3 +385,19 @@ def test_leaderboard_covariates_keyword_and_figures():
     first = res.board.iloc[0]
     assert list(lines[f"rank_slope-{first['model']}"]) == [len(res.board), first["rank"]]
     plots.plt.close("all")
+
+
+def test_cluster_bootstrap_exact_refits_match_weighted_fits():
+    a, b, o, x, _, _ = simulate(3000, seed=12, discrete=True, position=0.3)
+    prompt = np.random.default_rng(12).integers(0, 40, len(a))
+    tab = C.covariate_table(a, b, o, x, cluster=prompt)
+    assert tab.n_clusters == 40
+    fit = C.fit_covariates(tab, position=True)
+    exact = C.bootstrap(fit, 30, seed=4, cluster=True, refit="exact")
+    one = C.bootstrap(fit, 30, seed=4, cluster=True, refit="one-step")
+    w = C._cluster_weights(tab.n_clusters, draw_keys(4, 30))  # Poisson(1) per cluster
+    ref = C.fit_covariates(tab.with_counts(w[3][tab.cluster, None] * tab.counts), position=True, start=fit,
+                           check=False)
+    np.testing.assert_allclose(exact.beta[3], ref.beta, atol=1e-8)
+    assert exact.gamma[3] == pytest.approx(ref.gamma, abs=1e-8)
+    assert np.abs(one.beta - exact.beta).max() < 0.3 * exact.beta.std(0).min()
