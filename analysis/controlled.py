@@ -353,6 +353,9 @@ def control(
     """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {CI_METHODS}, not {ci!r}")
+    if isinstance(votes, pd.DataFrame) and {"outcome", "count"} <= set(votes.columns):
+        raise CovariateError("covariates need battles (one row per vote, with the covariate columns); pair counts "
+                             "were given, and counts carry no covariates")
     battles = read_votes(votes) if not isinstance(votes, pd.DataFrame) or "winner" not in votes else votes
     if not isinstance(battles["model_a"].dtype, pd.CategoricalDtype):
         battles = read_votes(battles)
@@ -364,6 +367,7 @@ def control(
     a = used["model_a"].cat.codes.to_numpy(np.int64)
     b = used["model_b"].cat.codes.to_numpy(np.int64)
     present = np.unique(np.concatenate([a, b]))
+    lost = [str(m) for m in np.delete(np.asarray(models), present)]
     if len(present) < len(models):  # models left without battles after dropping: re-code
         remap = np.full(len(models), -1)
         remap[present] = np.arange(len(present))
@@ -437,6 +441,8 @@ def control(
     report = {"battles_read": n_read, "battles_used": int(table.counts.sum()),
               "battles_dropped_missing": info["battles_dropped"], "dropped_by_covariate": info["dropped"],
               "battles_dropped_bothbad": int(n_read - info["battles_dropped"] - table.counts.sum()),
+              "ties_ignored": int(table.counts[:, 2].sum()) if ties == "drop" else 0,
+              "models_without_battles": lost,
               "cells": table.n_cells, "aggregated": table.aggregated,
               "fit": "aggregated (pair, covariate) cells" if table.aggregated else "per battle"}
     board.attrs.update({
