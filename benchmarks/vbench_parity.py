@@ -44,7 +44,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DIMS = ["temporal_flickering", "subject_consistency", "background_consistency", "aesthetic_quality", "dynamic_degree"]
+DIMS = [
+    "temporal_flickering",
+    "subject_consistency",
+    "background_consistency",
+    "aesthetic_quality",
+    "dynamic_degree",
+    "i2v_subject",
+]
 SIDE_PACKAGES = [
     "vbench==0.1.5",
     "openai-clip==1.0.1",
@@ -181,8 +188,11 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
 
     device = torch.device("cpu")
     results, seconds = {}, {}
+    wanted = set(os.environ.get("VBPARITY_DIMS", ",".join(DIMS)).split(","))
 
     def record(dim: str, fn: object) -> None:
+        if dim not in wanted:
+            return
         start = time.perf_counter()
         agg, per_video = fn()
         seconds[dim] = time.perf_counter() - start
@@ -221,11 +231,19 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
         dino.load_state_dict(torch.load(cache / "dino_model" / "dino_vitbase16_pretrain.pth", map_location="cpu"))
     dino.eval()
     record("subject_consistency", lambda: subject_consistency(dino, videos, device, False))
-    clip_b, preprocess = clip.load(str(cache / "clip_model" / "ViT-B-32.pt"), device=device)
-    record("background_consistency", lambda: background_consistency(clip_b, preprocess, videos, device, False))
-    aes = get_aesthetic_model(str(cache / "aesthetic_model" / "emb_reader")).to(device)
-    clip_l, _ = clip.load(str(cache / "clip_model" / "ViT-L-14.pt"), device=device)
-    record("aesthetic_quality", lambda: laion_aesthetic(aes, clip_l, videos, device))
+    if "background_consistency" in wanted:
+        clip_b, preprocess = clip.load(str(cache / "clip_model" / "ViT-B-32.pt"), device=device)
+        record("background_consistency", lambda: background_consistency(clip_b, preprocess, videos, device, False))
+    if "aesthetic_quality" in wanted:
+        aes = get_aesthetic_model(str(cache / "aesthetic_model" / "emb_reader")).to(device)
+        clip_l, _ = clip.load(str(cache / "clip_model" / "ViT-L-14.pt"), device=device)
+        record("aesthetic_quality", lambda: laion_aesthetic(aes, clip_l, videos, device))
+
+    from vbench2_beta_i2v.i2v_subject import i2v_subject
+
+    # VBench++'s image-to-video subject score; the conditioning image is <stem>.png beside each clip
+    pairs_i2v = [(str(Path(v).with_suffix(".png")), v) for v in videos]
+    record("i2v_subject", lambda: i2v_subject(dino, pairs_i2v, device))
 
     from easydict import EasyDict
     from vbench import dynamic_degree as vb_dd
@@ -253,9 +271,10 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
         mixed_precision=False,
         alternate_corr=False,
     )
-    dynamic = vb_dd.DynamicDegree(args, device)
-    record("dynamic_degree", lambda: vb_dd.dynamic_degree(dynamic, videos))
-    results["dynamic_degree"]["pairs"] = pairs
+    if "dynamic_degree" in wanted:
+        dynamic = vb_dd.DynamicDegree(args, device)
+        record("dynamic_degree", lambda: vb_dd.dynamic_degree(dynamic, videos))
+        results["dynamic_degree"]["pairs"] = pairs
     out.write_text(json.dumps({"results": results, "seconds": seconds}, indent=1))
 
 
@@ -285,10 +304,17 @@ def make_clips(folder: Path, frames: int, noise: bool = True, keep: bool = False
     if not noise:  # 0.4 MB of incompressible noise per 8 frames: left out of the committed fixture
         del clips["noise"]
     paths = []
-    for name, clip in clips.items():
+    for i, (name, clip) in enumerate(clips.items()):
         path = folder / "clips" / f"{name}-0.mp4"
         if not (keep and path.exists()):
             syn.write_video(path, clip, fps=8, codec="libx264")
+        image = path.with_suffix(".png")  # i2v conditioning image: the first frame, in another aspect
+        if not (keep and image.exists()):
+            from PIL import Image
+
+            h, w = clip.shape[1:3]
+            size = [(w, h), (w + w // 3, h), (w, h + h // 2)][i % 3]
+            Image.fromarray(clip[0]).resize(size, Image.BILINEAR).save(image)
         paths.append(str(path))
     return paths
 
@@ -359,18 +385,26 @@ def run(args: argparse.Namespace) -> int:
     videos = make_clips(work, args.frames, noise=not args.fixture, keep=args.reuse)
     frames = {v: len(read_frames(v)) for v in videos}
     ref_path = work / "vbench.json"
+    score = [str(py), me, "_worker", "score", str(cache), args.dino_repo, args.profile]
     if not (args.reuse and ref_path.exists()):  # --reuse: keep the weights and VBench's numbers of a previous run
         subprocess.run(
             [str(py), me, "_worker", "weights", str(cache), str(torch_home), args.dino_repo, args.profile],
             env=env,
             check=True,
         )
-        subprocess.run(
-            [str(py), me, "_worker", "score", str(cache), args.dino_repo, args.profile, str(ref_path), *videos],
-            env=env,
-            check=True,
-            cwd=work,
-        )
+        subprocess.run([*score, str(ref_path), *videos], env=env, check=True, cwd=work)
+    else:  # dimensions added since the previous run: VBench scores only those, merged in
+        ref = json.loads(ref_path.read_text())
+        missing = [d for d in DIMS if d not in ref["results"]]
+        if missing:
+            extra = work / "vbench-extra.json"
+            subprocess.run(
+                [*score, str(extra), *videos], env=dict(env, VBPARITY_DIMS=",".join(missing)), check=True, cwd=work
+            )
+            more = json.loads(extra.read_text())
+            ref["results"].update(more["results"])
+            ref["seconds"].update(more["seconds"])
+            ref_path.write_text(json.dumps(ref, indent=1))
     ref = json.loads(ref_path.read_text())
     torch.set_num_threads(args.threads)
     got, seconds = ours(videos, cache)

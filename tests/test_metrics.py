@@ -830,3 +830,58 @@ def test_killed_at_any_video_resumes_to_identical_scores(
         frame = evaluate(clips[0], dims, out, batch_size=7, resume=True, **opts)
         pd.testing.assert_frame_equal(frame, full_run, check_exact=True)
         assert (out / "scores.csv").read_bytes() == (full_run.attrs["out"] / "scores.csv").read_bytes()
+
+
+# --------------------------------------------------------------------------- image to video
+
+
+def _vbench_i2v_subject(image: Path, frames: np.ndarray, dino: torch.nn.Module) -> float:
+    # VBench++ (vbench2_beta_i2v): PIL image -> Resize(256, bicubic) -> CenterCrop(224) -> ToTensor -> Normalize;
+    # frames as float32 levels -> tensor Resize(256, bicubic, torchvision's default antialias) -> crop -> /255.
+    from PIL import Image
+
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def crop(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        top, left = int(round((h - 224) / 2.0)), int(round((w - 224) / 2.0))
+        return x[..., top : top + 224, left : left + 224]
+
+    img = Image.open(image).convert("RGB")
+    w, h = img.size
+    img = img.resize((int(256 * w / h), 256) if h <= w else (256, int(256 * h / w)), Image.BICUBIC)
+    x = (crop(torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255.0) - mean) / std
+    v = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    h, w = v.shape[-2:]
+    size = (256, int(256 * w / h)) if h <= w else (int(256 * h / w), 256)
+    v = (crop(F.interpolate(v, size=size, mode="bicubic", align_corners=False, antialias=True)) / 255.0 - mean) / std
+    with torch.no_grad():
+        ref = F.normalize(dino(x), dim=-1)
+        feats = [F.normalize(dino(f[None]), dim=-1) for f in v]
+    conform = [max(0.0, F.cosine_similarity(ref, f).item()) for f in feats]
+    consec = [max(0.0, F.cosine_similarity(a, b).item()) for a, b in zip(feats[:-1], feats[1:], strict=True)]
+    return 0.4 * max(conform) + 0.3 * float(np.mean(consec)) + 0.3 * min(consec)
+
+
+def test_i2v_subject_follows_vbench_and_needs_its_image(cache: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    clip = syn.moving_clip(5, 48, 80, speed=3, seed=8)
+    with_image = syn.write_video(tmp_path / "m" / "a cat-0", clip)
+    Image.fromarray(clip[0]).resize((60, 50)).save(with_image.with_suffix(".png"))
+    without = syn.write_video(tmp_path / "m" / "a dog-0", clip)
+    frame = evaluate(tmp_path, ["i2v_subject"], device="cpu", cache_dir=cache, verify_weights=False, progress=False)
+    rows = frame.set_index(frame.video.map(lambda v: Path(v).stem))
+    dino = load_network("dino_vitb16", cache, verify=False)
+    expected = _vbench_i2v_subject(with_image.with_suffix(".png"), read_frames(str(with_image)), dino)
+    assert rows.loc["a cat-0", "status"] == "ok"
+    assert rows.loc["a cat-0", "score"] == pytest.approx(expected, abs=1e-6)
+    assert rows.loc["a dog-0", "status"] == "failed"
+    assert "no input image" in rows.loc["a dog-0", "error"] and str(without) in rows.loc["a dog-0", "error"]
+    manifest = tmp_path / "manifest.csv"  # the manifest's image column serves the same purpose
+    pd.DataFrame({"video": [str(without)], "model": ["m"], "image": [str(with_image.with_suffix(".png"))]}).to_csv(
+        manifest, index=False
+    )
+    again = evaluate(manifest, ["i2v_subject"], device="cpu", cache_dir=cache, verify_weights=False, progress=False)
+    assert again.score.iloc[0] == rows.loc["a cat-0", "score"]  # same frames, same image

@@ -103,6 +103,25 @@ class FrameRunner:
             raise BatchError(f"network forward failed on a frame of shape {tuple(frame.shape)}: {e}") from e
         return out[0].float().cpu()
 
+    def forward_input(self, x: torch.Tensor) -> torch.Tensor:
+        """An already preprocessed (1, 3, h, w) network input -> the output row (float32, CPU)."""
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+        try:
+            with torch.inference_mode(), autocast:
+                out = self.model(x.to(self.device))
+        except Exception as e:
+            raise BatchError(f"network forward failed on an input of shape {tuple(x.shape)}: {e}") from e
+        return out[0].float().cpu()
+
+    def submit_input(self, x: torch.Tensor, sink: Sink) -> None:
+        """Queue one preprocessed input (e.g. an i2v conditioning image); its output reaches ``sink`` in order."""
+        while len(self._pending) >= self.max_pending:
+            self._deliver_head(wait=True)
+        if self.executor is None:
+            self._pending.append((self.forward_input(x), sink))
+        else:
+            self._pending.append((self.executor.submit(self.forward_input, x), sink))
+
     def submit(self, frames: np.ndarray, sink: Sink) -> None:
         """Queue (n, H, W, 3) uint8 frames; ``sink`` later receives their (1, ...) outputs one by one."""
         for frame in frames:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from .batching import FrameRunner
 from .flow import top5_mean
-from .video import VideoMeta
+from .video import VideoItem, VideoMeta
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,6 +58,7 @@ UNSUPPORTED = {
     "color": "needs the GRiT dense-caption detector, which is not implemented here",
     "spatial_relationship": "needs the GRiT dense-caption detector, which is not implemented here",
     "scene": "needs the Tag2Text captioner, which is not implemented here",
+    "i2v_background": "needs the DreamSim image-similarity network (VBench++), which is not implemented here",
 }
 
 
@@ -68,7 +69,7 @@ class Chunk:
         self.frames = frames
 
 
-def resize_short_side(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+def resize_short_side(x: torch.Tensor, size: int, mode: str, antialias: bool = False) -> torch.Tensor:
     """torchvision's tensor ``Resize(size, antialias=False)`` on float frames, as VBench calls it.
 
     Parameters
@@ -78,7 +79,10 @@ def resize_short_side(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     size : int
         Target short side in pixels; the long side becomes ``int(size * long / short)``.
     mode : {"bilinear", "bicubic"}
-        Interpolation (``align_corners=False``, no antialiasing).
+        Interpolation (``align_corners=False``).
+    antialias : bool, default False
+        VBench passes ``antialias=False`` for its DINO and CLIP transforms; its image-to-video transforms keep
+        torchvision's default (True).
 
     Returns
     -------
@@ -93,7 +97,7 @@ def resize_short_side(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
         out = (size, int(size * w / h))
     if out == (h, w):  # torchvision returns the input untouched
         return x
-    return F.interpolate(x, size=out, mode=mode, align_corners=False, antialias=False)
+    return F.interpolate(x, size=out, mode=mode, align_corners=False, antialias=antialias)
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -118,6 +122,31 @@ def dino_transform(frames: torch.Tensor, size: int = 224) -> torch.Tensor:
 def clip_transform(frames: torch.Tensor, size: int = 224) -> torch.Tensor:
     """VBench's CLIP input from float32 levels: short side -> 224 (bicubic), centre crop 224, CLIP normalisation."""
     return normalize(center_crop(resize_short_side(frames, size, "bicubic"), size), CLIP_MEAN, CLIP_STD)
+
+
+def dino_i2v_transform(frames: torch.Tensor) -> torch.Tensor:
+    """VBench++'s i2v DINO input from float32 levels: short side -> 256 (bicubic, torchvision's default
+    antialiasing), centre crop 224, ImageNet normalisation."""
+    return normalize(
+        center_crop(resize_short_side(frames, 256, "bicubic", antialias=True), 224), IMAGENET_MEAN, IMAGENET_STD
+    )
+
+
+def dino_i2v_image(path: str) -> torch.Tensor:
+    """VBench++'s i2v DINO input for the conditioning image: Pillow's bicubic resize of the short side to 256
+    (Pillow always antialiases), centre crop 224, 0-1 scaling, ImageNet normalisation: (1, 3, 224, 224)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img = img.convert("RGB")  # VBench passes the file's own mode; RGB is what its DINO can read
+        w, h = img.size
+        size = (256, int(256 * w / h)) if h <= w else (int(256 * h / w), 256)  # (height, width)
+        if size != (h, w):
+            img = img.resize((size[1], size[0]), Image.BICUBIC)
+        x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(255.0)
+    m = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    s = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (center_crop(x, 224) - m) / s
 
 
 @dataclass
@@ -154,7 +183,7 @@ class Dimension:
     note = ""
     min_frames = 2
 
-    def start(self, meta: VideoMeta) -> VideoState:
+    def start(self, meta: VideoMeta, item: VideoItem | None = None) -> VideoState:
         return VideoState(meta)
 
     def feed(self, state: VideoState, chunk: Chunk) -> None:
@@ -410,3 +439,47 @@ class AestheticQuality(_NetworkDimension):
         scores = state.acc["scores"]
         score = math.fsum(s / 10.0 for s in scores) / len(scores)
         return _record("ok", score, video_results=score, backend=self.backend, n_frames=len(scores))
+
+
+class I2VSubject(_NetworkDimension):
+    """VBench++ i2v_subject: DINO similarity of the frames to the conditioning image and to each other.
+
+    Per video: 0.4 max_i s(image, f_i) + 0.3 mean_i s(f_{i-1}, f_i) + 0.3 min_i s(f_{i-1}, f_i), with
+    s = max(0, cosine); aggregate = mean over videos. The image comes from the manifest's ``image`` column or
+    ``<video stem>.png`` beside the video; a video without one fails with that reason.
+    """
+
+    name = "i2v_subject"
+    transform = staticmethod(dino_i2v_transform)
+
+    def start(self, meta: VideoMeta, item: VideoItem | None = None) -> VideoState:
+        state = VideoState(meta)
+        image = item.image if item is not None else ""
+        if not image:
+            state.error = "no input image: i2v_subject needs the manifest's image column or <video stem>.png beside it"
+            return state
+        try:
+            x = dino_i2v_image(image)
+        except Exception as e:  # unreadable image: this video fails, the run goes on
+            state.error = f"cannot read input image {image}: {type(e).__name__}: {e}"
+            return state
+        state.submitted += 1
+        self.runner.submit_input(x, lambda out: self._consume(state, out))
+        return state
+
+    def consume(self, state: VideoState, out: torch.Tensor) -> None:
+        feats = F.normalize(out.double(), dim=-1, p=2)
+        acc = state.acc
+        for f in feats:
+            if "image" not in acc:  # the image's output arrives first (submitted first)
+                acc["image"], acc["conform"], acc["consec"] = f, [], []
+                continue
+            acc["conform"].append(max(0.0, float(torch.dot(acc["image"], f))))
+            if "prev" in acc:
+                acc["consec"].append(max(0.0, float(torch.dot(acc["prev"], f))))
+            acc["prev"] = f
+
+    def result(self, state: VideoState) -> dict[str, Any]:
+        conform, consec = state.acc["conform"], state.acc["consec"]
+        score = 0.4 * max(conform) + 0.3 * (math.fsum(consec) / len(consec)) + 0.3 * min(consec)
+        return _record("ok", score, video_results=score, backend=self.backend)

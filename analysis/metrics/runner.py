@@ -34,6 +34,7 @@ from .dimensions import (
     Chunk,
     Dimension,
     DynamicDegree,
+    I2VSubject,
     SubjectConsistency,
     TemporalFlickering,
     Unavailable,
@@ -50,6 +51,7 @@ SUPPORTED = (
     "temporal_flickering",
     "dynamic_degree",
     "aesthetic_quality",
+    "i2v_subject",
 )
 DIMENSIONS = SUPPORTED + tuple(UNSUPPORTED)
 COLUMNS = ["video", "model", "prompt", "dimension", "score", "status", "error", "backend"]
@@ -57,6 +59,7 @@ NETWORK_BACKENDS = {
     "subject_consistency": "dino_vitb16",
     "background_consistency": "clip_vitb32",
     "aesthetic_quality": "clip_vitl14+laion_aesthetic",
+    "i2v_subject": "dino_vitb16",
 }
 
 
@@ -129,7 +132,9 @@ def build_dimensions(
         elif name in NETWORK_BACKENDS:
             key = NETWORK_BACKENDS[name]
             try:
-                model = networks[key] if key in networks else load_network(key, cache, verify_weights)
+                if key not in networks:  # loaded once, shared by the dimensions that use it
+                    networks[key] = load_network(key, cache, verify_weights)
+                model = networks[key]
             except (MissingWeightsError, WeightsChecksumError, RuntimeError) as e:
                 dims[name] = Unavailable(name, key, str(e))
                 continue
@@ -137,6 +142,7 @@ def build_dimensions(
                 "subject_consistency": SubjectConsistency,
                 "background_consistency": BackgroundConsistency,
                 "aesthetic_quality": AestheticQuality,
+                "i2v_subject": I2VSubject,
             }[name]
             runner = FrameRunner(
                 model.to(device).eval(), cls.transform, device, executor, amp=amp, max_pending=batch_size
@@ -214,10 +220,10 @@ class _Run:
     def _handle(self, work: list[tuple[VideoItem, list[str]]], kind: str, i: int, payload: Any) -> None:
         item, names = work[i]
         if kind == "meta":
-            self.open[i] = (item, {n: self.dims[n].start(payload) for n in names}, False)
+            self.open[i] = (item, {n: self.dims[n].start(payload, item) for n in names}, False)
             return
         if i not in self.open:  # failed before metadata: give every dimension a blank state
-            self.open[i] = (item, {n: self.dims[n].start(VideoMeta(0.0)) for n in names}, False)
+            self.open[i] = (item, {n: self.dims[n].start(VideoMeta(0.0), item) for n in names}, False)
         _, states, _ = self.open[i]
         if kind == "chunk":
             chunk = Chunk(payload)

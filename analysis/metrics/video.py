@@ -25,11 +25,25 @@ MANIFEST_NAMES = ("manifest.csv",)
 
 @dataclass(frozen=True)
 class VideoItem:
-    """One video to score: its path, the model that made it and the prompt (may be empty)."""
+    """One video to score: its path, the model that made it, the prompt (may be empty) and, for
+    image-to-video dimensions, the input image (may be empty)."""
 
     path: str
     model: str
     prompt: str
+    image: str = ""
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def sibling_image(video: Path) -> str:
+    """The image-to-video input beside a video: ``<stem>.png`` (or .jpg, ...), else ``""``."""
+    for ext in IMAGE_EXTENSIONS:
+        candidate = video.with_suffix(ext)
+        if candidate.is_file():
+            return str(candidate)
+    return ""
 
 
 class DecodeError(RuntimeError):
@@ -47,17 +61,20 @@ def _video_files(folder: Path) -> list[Path]:
 
 def read_manifest(path: str | os.PathLike[str]) -> list[VideoItem]:
     """Videos listed in a CSV with columns ``video`` (path, relative to the manifest's folder), ``model``,
-    and optionally ``prompt``."""
+    and optionally ``prompt`` and ``image`` (the image-to-video input, relative to the manifest's folder)."""
     path = Path(path)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"video", "model"} - set(frame.columns)
     if missing:
         raise ValueError(f"manifest {path} lacks column(s) {sorted(missing)}; needs video, model[, prompt]")
     prompts = frame["prompt"] if "prompt" in frame.columns else [""] * len(frame)
+    images = frame["image"] if "image" in frame.columns else [""] * len(frame)
     items = []
-    for video, model, prompt in zip(frame["video"], frame["model"], prompts, strict=True):
+    for video, model, prompt, image in zip(frame["video"], frame["model"], prompts, images, strict=True):
         full = Path(video) if Path(video).is_absolute() else path.parent / video
-        items.append(VideoItem(str(full), model, prompt))
+        if image:
+            image = str(Path(image) if Path(image).is_absolute() else path.parent / image)
+        items.append(VideoItem(str(full), model, prompt, image or sibling_image(full)))
     return items
 
 
@@ -93,12 +110,16 @@ def discover(
             for name in MANIFEST_NAMES:
                 if (root / name).is_file():
                     return read_manifest(root / name)
-            items = [VideoItem(str(p), root.name, _prompt_from_name(p)) for p in _video_files(root)]
+            items = [VideoItem(str(p), root.name, _prompt_from_name(p), sibling_image(p)) for p in _video_files(root)]
             for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-                items += [VideoItem(str(p), sub.name, _prompt_from_name(p)) for p in _video_files(sub)]
+                items += [
+                    VideoItem(str(p), sub.name, _prompt_from_name(p), sibling_image(p)) for p in _video_files(sub)
+                ]
             return items
         videos = [root]
-    return [VideoItem(str(Path(v)), Path(v).parent.name, _prompt_from_name(Path(v))) for v in videos]
+    return [
+        VideoItem(str(Path(v)), Path(v).parent.name, _prompt_from_name(Path(v)), sibling_image(Path(v))) for v in videos
+    ]
 
 
 @dataclass(frozen=True)

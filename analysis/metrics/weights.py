@@ -116,6 +116,8 @@ DIMENSION_WEIGHTS: dict[str, tuple[str, ...]] = {
     "color": ("grit_b",),
     "spatial_relationship": ("grit_b",),
     "scene": ("tag2text_swin",),
+    "i2v_subject": ("dino_vitb16",),
+    "i2v_background": (),  # DreamSim, fetched by VBench++ itself: not listed here
 }
 
 
