@@ -1190,6 +1190,8 @@ def bootstrap(
     failed = refitted = iters = 0
     last = 0.0
     cw = _cluster_weights(tab.n_clusters, keys) if cluster else None
+    hinv = np.zeros((p, p))
+    hinv[np.ix_(free, free)] = scipy.linalg.cho_solve(chol, np.eye(len(free)))
     for start in range(0, resamples, block):
         sl = slice(start, min(resamples, start + block))
         if cluster:
@@ -1197,7 +1199,17 @@ def bootstrap(
         else:
             weights = np.empty((sl.stop - sl.start, tab.n_cells, 3))
             _poisson_weights(np.ascontiguousarray(tab.counts), keys[sl], weights, _POISSON1_CDF)
-        v, it, step_max, redo = _chord(fit, weights, base, free, chol, tol, max_iter)
+        if fit.tau is None:  # logistic rules: compiled chord, one resample per task
+            v = np.empty((sl.stop - sl.start, p))
+            steps = np.empty(sl.stop - sl.start)
+            its = np.zeros(sl.stop - sl.start, np.int64)
+            _chord_logistic(weights, tab.weight, tab.i, tab.j, tab.x, base, hinv, k, int(fit.position),
+                            fit.ties == "half", fit.prior, fit.coef_prior, tol, max_iter, v, steps, its)
+            redo = ~(steps <= tol) & np.isfinite(v).all(1)
+            it = int(its.max()) if its.size else 0
+            step_max = float(np.max(np.where(redo | ~np.isfinite(steps), 0.0, steps))) if steps.size else 0.0
+        else:
+            v, it, step_max, redo = _chord(fit, weights, base, free, chol, tol, max_iter)
         for r in np.flatnonzero(redo):
             refitted += 1
             try:
@@ -1216,6 +1228,68 @@ def bootstrap(
     out.method, out.cluster, out.failed, out.iterations = "exact", cluster, failed, iters
     out.max_step, out.refitted = last, refitted
     return out
+
+
+@njit(parallel=True, cache=True)
+def _chord_logistic(weights, cell_w, i, j, x, base, hinv, k, position, half, prior, coef_prior, tol, max_iter,
+                    out, last_step, iters):
+    """Chord Newton refits of the logistic tie rules, one resample per thread task: theta_b <- theta_b +
+    H^-1 g_b(theta_b) with the full-data inverse information ``hinv`` (zero on the gauge coordinate) until the
+    largest step is <= tol. The same iteration as :func:`_chord`, without its (resamples x cells) temporaries."""
+    nb, g_count = weights.shape[0], weights.shape[1]
+    p = base.shape[0]
+    p_x = x.shape[1]
+    off = k + position
+    for b in prange(nb):
+        vec = base.copy()
+        grad = np.zeros(p)
+        step_max = np.inf
+        it = 0
+        while it < max_iter and step_max > tol:
+            it += 1
+            grad[:] = 0.0
+            for g in range(g_count):
+                wa = weights[b, g, 0] * cell_w[g]
+                wb = weights[b, g, 1] * cell_w[g]
+                t = weights[b, g, 2] * cell_w[g]
+                if half:
+                    y = wa + 0.5 * t
+                    m = wa + wb + t
+                else:
+                    y = wa
+                    m = wa + wb
+                if m == 0.0:
+                    continue
+                d = vec[i[g]] - vec[j[g]]
+                if position:
+                    d += vec[k]
+                for f in range(p_x):
+                    d += x[g, f] * vec[off + f]
+                e = math.exp(-abs(d))
+                prob = 1.0 / (1.0 + e) if d >= 0 else e / (1.0 + e)
+                ld = y - m * prob
+                grad[i[g]] += ld
+                grad[j[g]] -= ld
+                if position:
+                    grad[k] += ld
+                for f in range(p_x):
+                    grad[off + f] += ld * x[g, f]
+            for u in range(k):
+                grad[u] -= prior * vec[u]
+            for f in range(p_x):
+                grad[off + f] -= coef_prior * vec[off + f]
+            step_max = 0.0
+            for u in range(p):
+                st = 0.0
+                for v in range(p):
+                    st += hinv[u, v] * grad[v]
+                vec[u] += st
+                step_max = max(step_max, abs(st))
+            if not np.isfinite(step_max):
+                break
+        out[b] = vec
+        last_step[b] = step_max
+        iters[b] = it
 
 
 def _cluster_weights(n_clusters: int, keys: np.ndarray) -> np.ndarray:
