@@ -31,7 +31,7 @@ Intervals.
   refitted by full Newton; or ``"one-step"``: the first of those iterations, ``theta* = theta + H^-1 g*`` with
   g* the resample's score at the full-data fit (the score bootstrap; Kline and Santos 2012). One step costs one
   pass over the cells per resample and is within O(1/N) of the exact refit (measured in
-  ``benchmarks/covariates.py``); ``"auto"`` refits exactly while resamples x cells <= 1e7.
+  ``benchmarks/covariates.py``); ``"auto"`` refits exactly while resamples x cells <= 3e7.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ except ImportError:  # pragma: no cover - numba is a dependency; plain loops are
         return wrap
 
 
-EXACT_BUDGET = 1e7  # resamples x cells refitted exactly by refit="auto" (~1-3 s); beyond, one-step
+EXACT_BUDGET = 3e7  # resamples x cells refitted exactly by refit="auto" (~2-3 s); beyond, one-step
 
 
 class CovariateError(ValueError):
