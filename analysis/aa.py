@@ -17,6 +17,8 @@ Units: ratings in the publisher's Elo-like points (400 / ln 10 per natural unit,
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,13 +27,15 @@ from scipy import stats
 from .bt import fit_marginal
 from .planning import balanced_pairing
 from .ratings import model_index
+from .vocab import Anchor, renamed
 
 REFERENCE = {"text-to-video": "Mochi 1", "image-to-video": "Wan 2.1 14B"}
 
 
+@renamed(anchor_value="anchor")
 def marginal_refit(board: pd.DataFrame, *, model: str = "model", appearances: str = "appearances",
-                   wins: str = "wins", rating: str | None = "elo", anchor: str | None = "Mochi 1",
-                   anchor_value: float = 1000.0, scale: float = 400.0, base: float = 10.0) -> pd.DataFrame:
+                   wins: str = "wins", rating: str | None = "elo", anchor: Anchor = {"Mochi 1": 1000.0},  # noqa: B006
+                   init: float = 1000.0, scale: float = 400.0, base: float = 10.0) -> pd.DataFrame:
     """Refit a board from per-model marginals (appearances, wins), assuming a balanced pairing.
 
     Parameters
@@ -41,11 +45,12 @@ def marginal_refit(board: pd.DataFrame, *, model: str = "model", appearances: st
         published rating.
     model, appearances, wins, rating
         Column names; ``rating=None`` skips the comparison with the published ratings.
-    anchor, anchor_value
-        Model held at ``anchor_value`` (Artificial Analysis: Mochi 1 = 1000 for text-to-video); None puts the
-        mean at ``anchor_value``.
-    scale, base
-        Elo scale: rating = anchor_value + scale / ln(base) * (theta - theta_anchor).
+    anchor
+        ``{model: value}``: that model held at value (Artificial Analysis: Mochi 1 = 1000 for text-to-video);
+        ``"mean"``: the mean at ``init``. (The old ``anchor_value=`` is refused, naming ``anchor=``.)
+    init, scale, base
+        Elo scale: rating = value + scale / ln(base) * (theta - theta_anchor), or init + scale / ln(base) *
+        (theta - mean theta) in the mean gauge.
 
     Returns
     -------
@@ -78,10 +83,13 @@ def marginal_refit(board: pd.DataFrame, *, model: str = "model", appearances: st
     wins_scale = votes / won.sum()
     theta, iterations = fit_marginal(won * wins_scale, i, j, n)
     factor = scale / math.log(base)
-    if anchor is None:
-        refit = anchor_value + factor * theta
+    if anchor == "mean" or anchor is None:
+        refit = init + factor * (theta - theta.mean())
+    elif isinstance(anchor, Mapping) and len(anchor) == 1:
+        (ref, value), = anchor.items()
+        refit = float(value) + factor * (theta - theta[model_index(names, ref)])
     else:
-        refit = anchor_value + factor * (theta - theta[model_index(names, anchor)])
+        raise ValueError(f"anchor must be 'mean' or {{model: value}} (one model), not {anchor!r}")
     out = pd.DataFrame({"model": pd.array(list(names), dtype="string"), "appearances": app, "wins": won,
                         "refit": refit, "refit_rank": stats.rankdata(-refit, method="min").astype(int)})
     attrs = {"wins_scale": wins_scale, "pairing": "balanced by appearances", "iterations": iterations,
@@ -107,8 +115,11 @@ def _agreement(refit: np.ndarray, published: np.ndarray) -> dict[str, float]:
 
 
 def refit_over_time(snapshots: pd.DataFrame, *, date: str = "date", modality: str = "modality",
-                    **refit_opts) -> pd.DataFrame:
+                    refit_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """:func:`marginal_refit` on every (date, modality) board of :func:`analysis.datasets.aa_video_arena`.
+
+    Each board is anchored on its modality's reference model (:data:`REFERENCE`) at 1000 when present, else in
+    the mean gauge; ``refit_options`` (e.g. ``{"rating": "elo", "scale": 400}``) go to :func:`marginal_refit`.
 
     Returns
     -------
@@ -116,10 +127,13 @@ def refit_over_time(snapshots: pd.DataFrame, *, date: str = "date", modality: st
         date, modality, models, kendall_tau, spearman, scale_ratio, sd_ratio, rmse: how well the balanced-pairing refit
         recovers each published board.
     """
+    if refit_options is not None and not isinstance(refit_options, Mapping):
+        raise TypeError("refit_options must be a mapping of marginal_refit options, not "
+                        f"{type(refit_options).__name__}")
     rows = []
     for (day, mod), sub in snapshots.groupby([date, modality], sort=True):
-        anchor = refit_opts.get("anchor", REFERENCE.get(str(mod)))
-        opts = {**refit_opts, "anchor": anchor if anchor in set(sub["model"]) else None}
+        ref = REFERENCE.get(str(mod))
+        opts = {"anchor": {ref: 1000.0} if ref in set(sub["model"]) else "mean", **(refit_options or {})}
         fit = marginal_refit(sub, **opts)
         rows.append({date: day, modality: mod, "models": len(sub),
                      **{k: fit.attrs[k] for k in ("kendall_tau", "spearman", "scale_ratio", "sd_ratio", "rmse")}})

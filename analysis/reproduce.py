@@ -715,7 +715,7 @@ def rebuild_board(source: Any, recipe: str = "fastchat", *,
         from .aa import REFERENCE, marginal_refit
 
         anchor = next((r for r in REFERENCE.values() if r in set(marginals["model"].astype(str))), None)
-        fit = marginal_refit(marginals, rating=None, anchor=anchor)
+        fit = marginal_refit(marginals, rating=None, anchor={anchor: 1000.0} if anchor else "mean")
         board = pd.DataFrame({"model": fit["model"], "rating": fit["refit"], "lower": np.nan, "upper": np.nan,
                               "rank": fit["refit_rank"]})
         board.attrs["anchor"] = anchor or "mean"

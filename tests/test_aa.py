@@ -23,7 +23,7 @@ def test_marginal_refit_recovers_the_ratings_behind_expected_wins():
     wins = np.bincount(i, n * p, k) + np.bincount(j, n * (1 - p), k)
     names = [f"m{x}" for x in range(k)]
     board = pd.DataFrame({"model": names, "appearances": app, "wins": wins})
-    refit = aa.marginal_refit(board, rating=None, anchor="m0", anchor_value=1000.0).set_index("model")
+    refit = aa.marginal_refit(board, rating=None, anchor={"m0": 1000.0}).set_index("model")
     want = 1000.0 + 400 / math.log(10) * (theta - theta[0])
     np.testing.assert_allclose(refit.loc[names, "refit"].to_numpy(), want, atol=1e-6)
     assert refit.attrs["wins_scale"] == pytest.approx(1.0, rel=1e-12)
@@ -38,3 +38,17 @@ def test_marginal_fit_is_the_bt_engine():
     theta, _ = bt.fit_marginal(wins, i, j, n)
     full = bt.fit_bt(bt.pair_table_from_arrays(list("abcde"), i, j, np.stack([w, n - w, 0 * n], 1)))
     np.testing.assert_allclose(theta, full.theta, atol=1e-9)
+
+
+def test_marginal_refit_speaks_the_anchor_vocabulary():
+    board = pd.DataFrame({"model": ["a", "b", "c"], "appearances": [200, 200, 200], "wins": [130, 100, 70]})
+    mean = aa.marginal_refit(board, rating=None, anchor="mean", init=1500.0)
+    assert mean["refit"].mean() == pytest.approx(1500.0)
+    fixed = aa.marginal_refit(board, rating=None, anchor={"b": 1000.0}).set_index("model")
+    assert fixed.loc["b", "refit"] == pytest.approx(1000.0)
+    np.testing.assert_allclose(np.diff(np.sort(fixed["refit"].to_numpy())),
+                               np.diff(np.sort(mean["refit"].to_numpy())))
+    with pytest.raises(TypeError, match="anchor="):
+        aa.marginal_refit(board, rating=None, anchor="b", anchor_value=1000.0)
+    with pytest.raises(ValueError, match="'mean' or"):
+        aa.marginal_refit(board, rating=None, anchor="b")

@@ -213,7 +213,7 @@ def test_aa_marginal_refit_is_exact_when_the_pairing_is_balanced():
     rec = analysis.record(sim)
     marg = pd.DataFrame({"model": list("abcdef"), "appearances": rec.loc[list("abcdef"), "n_battles"].to_numpy(),
                          "wins": rec.loc[list("abcdef"), "wins"].to_numpy(), "elo": board.rating})
-    refit = aa.marginal_refit(marg, anchor="f")
+    refit = aa.marginal_refit(marg, anchor={"f": 1000.0})
     assert refit.attrs["kendall_tau"] == pytest.approx(1.0)
     assert refit.attrs["scale_ratio"] == pytest.approx(1.0, abs=0.05)
 
