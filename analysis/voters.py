@@ -2,8 +2,8 @@
 
 Why. A board is only as good as its votes. Chatbot Arena screens "anomalous users" by scoring each user's votes
 against what the crowd's ratings predict and testing, sequentially, whether they look like the crowd (Chiang et
-al. 2024, Section 5.3 of the Chatbot Arena paper). This module does the same in the open, so the screening is
-shown, not assumed, and can be checked on the simulator with planted bad voters.
+al. 2024, the Chatbot Arena paper's anomalous-user detection). This module does the same in the open, so the
+screening is shown, not assumed, and can be checked on the simulator with planted bad voters.
 
 Test. Fit the consensus board (Bradley-Terry, ties half) on all votes; for each decisive vote let p be the
 board's probability of the outcome the voter chose. Under H0 (the voter votes like the board) the likelihood
