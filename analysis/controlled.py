@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -265,11 +265,6 @@ class Controlled:
 def _outcome_codes(winner: pd.Series) -> np.ndarray:
     codes = {"model_a": 0, "model_b": 1, "tie": 2, "tie (bothbad)": 3}
     return winner.astype(str).map(codes).to_numpy(np.int64)
-
-
-def replace_x(tab: Any, n_features: int) -> Any:
-    """The same cells with no covariates (P = 0) or with the first ``n_features`` of them."""
-    return replace(tab, x=np.ascontiguousarray(tab.x[:, :n_features]), features=tab.features[:n_features])
 
 
 def _gauge_matrix(models: pd.Index, anchor: str | Mapping[str, float]) -> tuple[np.ndarray, str | None, float]:
