@@ -276,12 +276,14 @@ def condition_rows(counts, table, fit, quiet_board: float, quiet_choix: float, n
         with Competitor(n):
             load = load_now()
             times, _ = measure(board, 3)
-            boot_auto, _ = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, progress=False), 3,
-                                   warmup=0)
-            boot_one, _ = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, threads=1, progress=False),
-                                  3, warmup=0)
-            boot_two, _ = measure(lambda: intervals.bootstrap(fit, RESAMPLES, seed=SEED, threads=2, progress=False),
-                                  3, warmup=0)
+            # Default threads, one thread and two threads in interleaved rounds, so that a change in the
+            # background load falls on all three alike.
+            boot_auto, boot_one, boot_two = [], [], []
+            for _ in range(5):
+                for threads, into in ((None, boot_auto), (1, boot_one), (2, boot_two)):
+                    start = time.perf_counter()
+                    intervals.bootstrap(fit, RESAMPLES, seed=SEED, threads=threads, progress=False)
+                    into.append(time.perf_counter() - start)
             choix_s, _ = choix_loop(table, n_fit, mats)
         goal = ""
         if n == 1:
@@ -289,7 +291,7 @@ def condition_rows(counts, table, fit, quiet_board: float, quiet_choix: float, n
             goal = f"; goal <= 0.8 s and >= 5x choix: {'met' if met else 'NOT met'}"
         rows.append(Row(f"{n} other CPU-bound process{'es' if n > 1 else ''}: board | choix loop", median(times),
                         fmt_spread(times), fmt_ratio(choix_s / median(times)),
-                        f"choix loop {fmt_time(choix_s)}; intervals.bootstrap default threads "
+                        f"choix loop {fmt_time(choix_s)}; intervals.bootstrap (5 interleaved rounds) default threads "
                         f"{fmt_time(median(boot_auto))}, 1 thread {fmt_time(median(boot_one))}, 2 threads "
                         f"{fmt_time(median(boot_two))}{goal}; {load} (competitors started by this script)"))
 
