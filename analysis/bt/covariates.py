@@ -493,6 +493,9 @@ def _poisson1(z53, cdf1):
     return kk
 
 
+_RECIPROCALS = np.r_[0.0, 1.0 / np.arange(1, 256)]  # 1/k for k < 256 (k = 0 unused)
+
+
 @njit(cache=True, inline="always")
 def _poisson(lam, key, slot, cdf1):
     """Poisson(lam) for one (resample, cell, outcome) slot, by inversion on counter-based uniforms.
@@ -515,7 +518,8 @@ def _poisson(lam, key, slot, cdf1):
         cdf = e
         while u >= cdf and prob > 1e-300:
             kk += 1
-            prob *= mu / kk
+            # A multiply by a tabulated 1/k instead of a division: the loop is latency-bound.
+            prob *= mu * _RECIPROCALS[kk] if kk < 256 else mu / kk
             cdf += prob
         total += kk
     return float(total)
