@@ -5,9 +5,10 @@ over the cells, so a resample costs O(cells), not O(votes). We draw it exactly (
 Poisson counts by table inversion plus a one-by-one fill, compiled with numba; torch binomials on a GPU).
 The B refits are B independent Newton systems around the full-data fit; we solve them together with a chord
 iteration (the full-data Hessian inverted once, the gradients of all draws as one gather / scatter pass over a
-groups-by-draws table, mixed precision for logistic ties; :mod:`analysis.bt.refit`), in numpy on the calling
-thread on CPU or in torch on a GPU, in chunks that keep memory under a budget. This module only resamples and
-turns draws into intervals; every likelihood is maximised in :mod:`analysis.bt`.
+groups-by-draws table, mixed precision for logistic ties; :mod:`analysis.bt.refit`), in numpy on CPU (no torch
+import; a block's tables split between the free cores) or in torch on a GPU, in chunks that keep memory under a
+budget. This module only resamples and turns draws into intervals; every likelihood is maximised in
+:mod:`analysis.bt`.
 
 A cluster bootstrap (voters, prompts) resamples clusters: counts are a (clusters x cells) sparse matrix times
 multinomial cluster weights, then the same batched refit. The sandwich covariance is ``H^-1 J H^-1`` with J
