@@ -27,6 +27,7 @@ left out and counted in ``attrs["report"]``.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -505,6 +506,10 @@ def controlled_board(votes: Any, covariates: Sequence[str] | Mapping[str, str], 
         report (battles read, used, dropped and why; aggregated or per battle), the options.
     """
     return control(votes, covariates, **options).board
+
+
+# help(), signature() and notebook completion show control's parameters for the board too.
+controlled_board.__signature__ = inspect.signature(control).replace(return_annotation=pd.DataFrame)  # type: ignore[attr-defined]
 
 
 def covariate_leaderboard(data: Any, covariates: Sequence[str] | Mapping[str, str], **options: Any) -> pd.DataFrame:
