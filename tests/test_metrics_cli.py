@@ -256,3 +256,24 @@ def test_weights_fetch_downloads_only_when_asked_and_checks_the_hash(
     assert check_file("dino_vitb16", tmp_path)[0] == "unverified"
     assert not weight_path("clip_vitb32", tmp_path).exists()  # a bad download is not kept
     assert code == 2 and "does not match the known hash" in err
+
+
+def test_unsupported_and_fallback_are_said(
+    bad_videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(
+        capsys,
+        str(bad_videos / "m" / "good-0.mkv"),
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--dimensions",
+        "motion_smoothness,imaging_quality,dynamic_degree",
+        "--cache-dir",
+        str(tmp_path / "none"),
+    )
+    assert code == 0 and "dynamic_degree: 1.000000" in out
+    assert "note: dynamic_degree: raft-things.pth not in the cache" in err
+    assert "unsupported: motion_smoothness: needs the AMT-S" in err and "unsupported: imaging_quality" in err

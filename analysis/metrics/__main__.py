@@ -149,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, agg in frame.attrs.get("aggregates", {}).items():
         print(f"{name}: {'n/a' if agg is None else f'{agg:.6f}'}")
     unavailable = frame.attrs.get("unavailable", {})
+    for name, note in frame.attrs.get("notes", {}).items():
+        if name not in unavailable:  # e.g. dynamic degree on Farneback because raft-things.pth is missing
+            print(f"note: {name}: {note}", file=sys.stderr)
+    for name in dict.fromkeys(frame.dimension[frame.status == "unsupported"]):
+        print(f"unsupported: {name}: {UNSUPPORTED[name]}", file=sys.stderr)
     for name, reason in unavailable.items():
         print(f"error: {name}: {reason}", file=sys.stderr)
     return 2 if unavailable else 0
