@@ -268,8 +268,9 @@ def bootstrap(
     Monte Carlo error of percentile intervals.
 
     Threads: on CPU the sampler (numba) and the refits (numpy, the tables split between Python threads) use
-    ``threads`` threads; None takes the cores free right now (:func:`analysis.sampling.free_cores`), so a busy
-    machine gets the single-threaded path instead of threads waiting for a core. The draws do not depend on it.
+    ``threads`` threads; None takes :func:`analysis.sampling.default_threads` (the cores free right now), so a
+    busy machine gets the single-threaded path instead of threads waiting for a core. The draws do not depend on
+    it.
     ``progress``: True shows a progress bar, False never, None once the bootstrap has run for a second.
     """
     if sampler not in ("auto", "numba", "torch"):

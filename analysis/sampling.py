@@ -19,8 +19,8 @@ Every resample has its own random streams keyed by one 64-bit number (counter-ba
 path, xoshiro256+ for the chain), so a resample depends only on the seed and its index, not on block sizes or
 thread count.
 
-Threads: the parallel stages run on :func:`free_cores` threads (the cores no other process is using right now),
-so on a busy machine they take the single-threaded path rather than wait for a descheduled thread.
+Threads: the parallel stages run on :func:`default_threads` threads (the cores no other process is using right
+now), so on a busy machine they take the single-threaded path rather than wait for a descheduled thread.
 """
 
 from __future__ import annotations
@@ -508,14 +508,8 @@ def _other_runnable() -> int | None:
     return max(0, running - max(own, 1))
 
 
-def free_cores() -> int:
-    """Cores free for this process now: :func:`usable_cores` less the other runnable tasks, at least 1.
-
-    The count of runnable tasks is read three times 1 ms apart and the smallest kept, so a short-lived process
-    does not count while a CPU-bound one (runnable at every look) does. Reused for 0.5 s. Where another process
-    holds a core, a second thread would wait for it (and the parallel stage for that thread), so the sampler
-    runs on the free cores only: never slower than one thread, and as fast as two on a quiet machine.
-    """
+def _free_now() -> int:
+    """:func:`usable_cores` less the other runnable tasks (may be <= 0 on a full machine); reused for 0.5 s."""
     now = time.monotonic()
     if now - _probe[1] < _PROBE_TTL:
         return int(_probe[0])
@@ -528,16 +522,37 @@ def free_cores() -> int:
             seen.append(other)
     usable = usable_cores()
     free = usable - min(seen) if seen else usable
-    _probe[:] = [max(1, min(usable, free)), time.monotonic()]
+    _probe[:] = [min(usable, free), time.monotonic()]
     return int(_probe[0])
+
+
+def free_cores() -> int:
+    """Cores free for this process now: :func:`usable_cores` less the other runnable tasks, at least 1.
+
+    The count of runnable tasks is read three times 1 ms apart and the smallest kept, so a short-lived process
+    does not count while a CPU-bound one (runnable at every look) does. Reused for 0.5 s.
+    """
+    return max(1, _free_now())
+
+
+def default_threads() -> int:
+    """Threads for a parallel stage when none is asked for: :func:`free_cores`.
+
+    Measured on 2 cores in interleaved rounds: beside one or two CPU-bound competitors two threads were often
+    10-30% faster than one (two runnable tasks get a larger share of the machine, and these stages are a few long
+    parallel regions), but beside other bursty jobs they were 10-20% slower than one thread. Only the free cores
+    keep the default at or near the one-thread time whatever else runs, which is the rule here.
+    """
+    return free_cores()
 
 
 @contextlib.contextmanager
 def numba_threads(threads: int | None) -> Iterator[None]:
-    """Run the numba stages inside on ``threads`` threads (None: :func:`free_cores`), then restore the setting."""
+    """Run the numba stages inside on ``threads`` threads (None: :func:`default_threads`), then restore the
+    setting."""
     import numba
 
-    n = max(1, min(free_cores() if threads is None else threads, numba.config.NUMBA_NUM_THREADS))
+    n = max(1, min(default_threads() if threads is None else threads, numba.config.NUMBA_NUM_THREADS))
     before = numba.get_num_threads()
     numba.set_num_threads(n)
     try:

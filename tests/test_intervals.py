@@ -49,6 +49,7 @@ def test_percentile_and_rank_arithmetic():
 def test_free_cores_is_between_one_and_the_usable_cores():
     usable = sampling.usable_cores()
     assert 1 <= sampling.free_cores() <= usable <= (os.cpu_count() or 1)
+    assert 1 <= sampling.default_threads() <= usable
 
 
 def test_cpu_board_imports_neither_torch_nor_tqdm_bars_it_does_not_need():

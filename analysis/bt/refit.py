@@ -490,16 +490,16 @@ class Refitter:
     def __call__(self, counts: Any, threads: int | None = None) -> BatchRefit:
         """Refit count tables (G, 3, R): chord, Newton-CG where it stalls, exact fits for the rest.
 
-        On CPU the tables are split between ``threads`` Python threads (None: the free cores, see
-        :func:`analysis.sampling.free_cores`); numpy releases the GIL in its array passes. Each table's arithmetic
+        On CPU the tables are split between ``threads`` Python threads (None: see
+        :func:`analysis.sampling.default_threads`); numpy releases the GIL in its array passes. Each table's arithmetic
         is its own (per-table stopping), so the split changes nothing in the results.
         """
         n = counts.shape[-1]
         split = 1
         if not self.use_torch and self.lu is None and n >= 64:
-            from ..sampling import free_cores
+            from ..sampling import default_threads
 
-            split = max(1, min(threads or free_cores(), n // 32))
+            split = max(1, min(threads or default_threads(), n // 32))
         if split > 1:
             from concurrent.futures import ThreadPoolExecutor
 
