@@ -2,7 +2,9 @@
 limit, and the SplitMix64 mixer behind every counter-based random stream.
 
 Kept in one place so that a kernel module never re-declares its own fallback shim or its own copy of the mixer:
-two copies of a random stream that must agree bit for bit are one copy too many.
+two copies of a random stream that must agree bit for bit are one copy too many. numba itself is imported on first
+use of ``njit``, ``prange``, ``get_num_threads`` or ``splitmix64`` (module ``__getattr__``), so that
+``import analysis`` does not pay for it.
 """
 
 from __future__ import annotations
@@ -15,38 +17,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-try:
-    from numba import get_num_threads, njit, prange
-except ImportError:  # pragma: no cover - numba is a dependency; the plain loops are the fallback
-    prange = range
-
-    def get_num_threads() -> int:
-        return 1
-
-    def njit(*args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and callable(args[0]) and not kwargs:
-            return args[0]
-
-        def wrap(f):
-            return f
-
-        return wrap
-
-
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: SplitMix64's counter increment
+_GOLDEN = GOLDEN
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True, inline="always")
-def splitmix64(z):
-    """SplitMix64's output function (Steele, Lea and Flood 2014): a bijective mix of a uint64 (or uint64 array).
-
-    Wrapping uint64 arithmetic is intended. Used as a counter-based generator: the value for (key, counter) is
-    ``splitmix64(key ^ splitmix64(counter))``, so a draw depends on its key and index only, never on batching.
-    """
+def _mix(z):
+    # SplitMix64's output function (Steele, Lea and Flood 2014); wrapping uint64 arithmetic is intended.
     z = z + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
@@ -54,11 +34,10 @@ def splitmix64(z):
 
 
 def splitmix64_array(z: np.ndarray) -> np.ndarray:
-    """:func:`splitmix64` on a uint64 array with NumPy (no compilation): the same numbers, element by element."""
-    z = np.asarray(z, dtype=np.uint64) + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64's bijective mix of a uint64 array with NumPy (no compilation); ``splitmix64`` is the same
+    function compiled for kernels. Used as a counter-based generator: the value for (key, counter) is
+    ``mix(key ^ mix(counter))``, so a draw depends on its key and index only, never on batching."""
+    return _mix(np.asarray(z, dtype=np.uint64))
 
 
 @lru_cache(maxsize=1)
@@ -91,3 +70,31 @@ def single_threaded_blas(func: _F) -> _F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _no_numba_njit(*args: Any, **kwargs: Any) -> Any:
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return args[0]
+
+    def wrap(f):
+        return f
+
+    return wrap
+
+
+@lru_cache(maxsize=1)
+def _numba_names() -> dict[str, Any]:
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency; the plain loops are the fallback
+        names = {"njit": _no_numba_njit, "prange": range, "get_num_threads": lambda: 1}
+    else:
+        names = {"njit": numba.njit, "prange": numba.prange, "get_num_threads": numba.get_num_threads}
+    names["splitmix64"] = names["njit"](cache=True, inline="always")(_mix)
+    return names
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("njit", "prange", "get_num_threads", "splitmix64"):
+        return _numba_names()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

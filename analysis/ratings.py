@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import bt, elo, intervals
+from . import bt, intervals
 from .datasets import as_counts
 from .devices import check_device
 from .vocab import CI_METHODS, Anchor, CIMethod, Method, Recipe, TieRule, check_level
@@ -389,6 +389,8 @@ def _param_interval(est, extras, key, index, factor, level, log=False) -> dict[s
 
 
 def _rate_elo(data: Any, opts: dict[str, Any]) -> Ratings:
+    from . import elo  # numba compiles Elo's loop: loaded only when method='elo' is asked for
+
     if (isinstance(data, pd.DataFrame) and is_counts(data)) or (isinstance(data, str) and not looks_like_path(data)):
         # Counts (given, or a dataset's) carry no vote order: expand them and run Elo over a seeded shuffle.
         battles = expand_counts(as_counts(data))

@@ -34,17 +34,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-try:
-    from numba import njit, prange
-except ImportError:  # pragma: no cover - numba is a dependency; the plain loops are the fallback
-    prange = range
-
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap
-
+from .accel import GOLDEN, njit, prange, splitmix64
 
 _TAIL_SMALL = np.array([math.lgamma(k + 1.0) - (k + 0.5) * math.log(k + 1.0) + (k + 1.0) - 0.5 * math.log(2 * math.pi)
                         for k in range(10)])
@@ -58,13 +48,8 @@ def _rotl(x, k):
 @njit(cache=True)
 def _seed_state(key, state):
     """Fill the 4-word xoshiro256+ state from a 64-bit key with splitmix64 (never all zero)."""
-    z = np.uint64(key)
     for w in range(4):
-        z = z + np.uint64(0x9E3779B97F4A7C15)
-        x = z
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        state[w] = x ^ (x >> np.uint64(31))
+        state[w] = splitmix64(np.uint64(key) + np.uint64(w) * GOLDEN)
 
 
 @njit(cache=True, inline="always")
@@ -199,7 +184,6 @@ def _resample_chain(counts, keys, small, out):
 
 # ---------------------------------------------------------------------------------------------- Poisson + fill
 
-_GOLDEN = 0x9E3779B97F4A7C15
 _GUIDE = 4  # guide entries per table entry: fewer search steps (and mispredicted branches) per draw
 _FILL_KEY = 0x5851F42D4C957F2D  # xor-ed into a resample's key for its fill draws
 
@@ -207,10 +191,7 @@ _FILL_KEY = 0x5851F42D4C957F2D  # xor-ed into a resample's key for its fill draw
 @njit(cache=True, inline="always")
 def _counter_uniform(key, counter):
     """A double in [0, 1) from a counter-based SplitMix64 stream: the draw depends only on (key, counter)."""
-    x = key + (counter + np.uint64(1)) * np.uint64(_GOLDEN)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x = x ^ (x >> np.uint64(31))
+    x = splitmix64(key + counter * GOLDEN)
     return float(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+
+from ..accel import njit, prange
 
 
 @njit(parallel=True, nogil=True, cache=True)

@@ -45,22 +45,8 @@ import pandas as pd
 import scipy.linalg
 from scipy.special import expit, log_expit
 
+from ..accel import get_num_threads, njit, prange, splitmix64
 from .core import TIE_RULES, FitError, PairTable, cell_derivatives, check_identifiable, fit_bt, single_threaded_blas
-
-try:
-    from numba import get_num_threads, njit, prange
-except ImportError:  # pragma: no cover - numba is a dependency; plain loops are the fallback
-    prange = range
-
-    def get_num_threads() -> int:
-        return 1
-
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap
-
 
 EXACT_BUDGET = 3e7  # resamples x cells refitted exactly by refit="auto" (~2-3 s); beyond, one-step
 
@@ -462,14 +448,6 @@ def _logistic_pass(i, j, x, wa, wb, t, theta, beta, gamma, k, position, half, wa
     return tot[0]
 
 
-@njit(cache=True, inline="always")
-def _splitmix(z):
-    z = z + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 # ceil(F(k) * 2^53) for the Poisson(1) CDF F: compared with the top 53 bits of a random word (see _poisson1).
 _POISSON1_CDF = np.ceil(np.cumsum([math.exp(-1.0) / math.factorial(n) for n in range(19)]) * 2.0**53).astype(
     np.uint64)
@@ -506,13 +484,13 @@ def _poisson(lam, key, slot, cdf1):
     """
     base = slot << np.uint64(24)
     if lam == 1.0:
-        return float(_poisson1(_splitmix(key ^ _splitmix(base)) >> np.uint64(11), cdf1))
+        return float(_poisson1(splitmix64(key ^ splitmix64(base)) >> np.uint64(11), cdf1))
     total = 0
     pieces = int(math.ceil(lam / 20.0)) if lam > 20.0 else 1
     mu = lam / pieces
     e = math.exp(-mu)
     for piece in range(pieces):
-        u = _unit(_splitmix(key ^ _splitmix(base + np.uint64(piece))))
+        u = _unit(splitmix64(key ^ splitmix64(base + np.uint64(piece))))
         kk = 0
         prob = e
         cdf = e
@@ -572,13 +550,13 @@ def _score_block(counts, s_d, s_t, a_vote, orig, starts, x, keys, k, position, u
                     if counts[g, c] == 1.0:
                         single = c
             if single >= 0:
-                h = _splitmix(np.uint64(slot + single) << np.uint64(24))
+                h = splitmix64(np.uint64(slot + single) << np.uint64(24))
                 sdg = s_d[g, single]
                 # Branch-free inversion on the first eight CDF values (vectorises); the rare draw >= 8
                 # (probability 1e-5) is redone exactly below.
                 tail = 0
                 for b in range(nb):
-                    z = _splitmix(keys[b] ^ h) >> np.uint64(11)
+                    z = splitmix64(keys[b] ^ h) >> np.uint64(11)
                     kk = ((z >= t0) + (z >= t1) + (z >= t2) + (z >= t3) + (z >= t4) + (z >= t5) + (z >= t6)
                           + (z >= t7))
                     tail += kk == 8
@@ -586,7 +564,7 @@ def _score_block(counts, s_d, s_t, a_vote, orig, starts, x, keys, k, position, u
                     sdv[b] = (kk - 1.0) * sdg
                 if tail:
                     for b in range(nb):
-                        z = _splitmix(keys[b] ^ h) >> np.uint64(11)
+                        z = splitmix64(keys[b] ^ h) >> np.uint64(11)
                         dv[b] = float(_poisson1(z, cdf1)) - 1.0
                         sdv[b] = dv[b] * sdg
             else:
