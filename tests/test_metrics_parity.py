@@ -2,7 +2,8 @@
 
 ``tests/fixtures/vbench_parity`` holds six H.264 clips, seeded random weights in VBench's checkpoint formats
 (DINO state dict, OpenAI-style TorchScript CLIP archives with fp16 weights, the LAION head) and the per-video
-values VBench's dimension functions gave on them in a side venv (``benchmarks/vbench_parity.py run --profile
+values VBench's dimension functions (and VBench++'s i2v_subject, with the ``<stem>.png`` conditioning images) gave
+on them in a side venv (``benchmarks/vbench_parity.py run --profile
 tiny --fixture ...``; see PARITY.md). No side venv, network or download is needed here.
 """
 
@@ -18,7 +19,7 @@ from analysis.metrics import evaluate
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vbench_parity"
 REFERENCE = json.loads((FIXTURE / "vbench_reference.json").read_text())
-DIMS = ["temporal_flickering", "subject_consistency", "background_consistency", "aesthetic_quality"]
+DIMS = ["temporal_flickering", "subject_consistency", "background_consistency", "aesthetic_quality", "i2v_subject"]
 TOLERANCE = 1e-6  # float noise between two implementations; measured ~1e-7 (PARITY.md)
 
 
@@ -57,14 +58,14 @@ def test_fixture_catches_uint8_rounding_of_resized_frames(monkeypatch: pytest.Mo
 
     exact = dimensions.resize_short_side
 
-    def rounded(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-        return exact(x, size, mode).clamp(0, 255).round()
+    def rounded(x: torch.Tensor, size: int, mode: str, antialias: bool = False) -> torch.Tensor:
+        return exact(x, size, mode, antialias).clamp(0, 255).round()
 
     monkeypatch.setattr(dimensions, "resize_short_side", rounded)
     scores, _ = _run()
     worst = max(
         abs(scores[d][name] - value)
-        for d in ("subject_consistency", "background_consistency", "aesthetic_quality")
+        for d in ("subject_consistency", "background_consistency", "aesthetic_quality", "i2v_subject")
         for name, value in REFERENCE[d]["videos"].items()
     )
     assert worst > 10 * TOLERANCE
