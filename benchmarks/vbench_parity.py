@@ -428,6 +428,7 @@ def write_fixture(folder: Path, work: Path, videos: list[str], ref: dict) -> Non
     folder.mkdir(parents=True, exist_ok=True)
     for v in videos:
         shutil.copy(v, folder / Path(v).name)
+        shutil.copy(Path(v).with_suffix(".png"), folder / Path(v).with_suffix(".png").name)  # i2v images
     shutil.copytree(work / "cache", folder / "cache", dirs_exist_ok=True)
     rel = {
         dim: {"aggregate": r["aggregate"], "videos": {Path(v).name: s for v, s in r["videos"].items()}}
