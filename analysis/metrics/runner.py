@@ -476,51 +476,37 @@ def _evaluate(
 ) -> pd.DataFrame:
     items = discover(videos, manifest)
     if not items:
-        raise ValueError(f"no videos found in {videos} (looked for {', '.join(VIDEO_EXTENSIONS)} files, "
-                         "model subfolders or manifest.csv)")
+        raise ValueError(
+            f"no videos found in {videos} (looked for {', '.join(VIDEO_EXTENSIONS)} files, "
+            "model subfolders or manifest.csv)"
+        )
     paths = [i.path for i in items]
     if len(set(paths)) != len(paths):
         raise ValueError("the same video is listed twice")
     supported = [n for n in names if n not in UNSUPPORTED]
-    # CPU: frames run concurrently, one single-threaded pass each, on as many workers as torch had threads.
-    # CUDA: one pass after another on the device (kernels queue on one stream anyway).
-    on_cpu = dev.type == "cpu"
-    workers = max(1, torch.get_num_threads()) if on_cpu else 1
-    with (
-        ThreadPoolExecutor(workers, thread_name_prefix="metrics-net") as pool,
-        single_threaded_ops(on_cpu),
-    ):
-        dims = build_dimensions(
-            supported, dev, batch_size, cache_dir, networks, amp, pool if on_cpu else None, verify_weights
-        )
-        return _score(items, names, supported, dims, out, dev, resume, chunk_frames, progress, on_video_done)
-
-
-def _score(
-    items: list[VideoItem],
-    names: list[str],
-    supported: list[str],
-    dims: dict[str, Dimension],
-    out: Any,
-    dev: torch.device,
-    resume: bool,
-    chunk_frames: int,
-    progress: bool,
-    on_video_done: Callable[[str], None] | None,
-) -> pd.DataFrame:
-    rank, world = _dist()
     lock = None
-    if out is not None and rank == 0:  # one lock per run: rank 0 holds it for all ranks
+    if out is not None and _dist()[0] == 0:  # one lock per run, taken before any model loads; rank 0 holds it
         Path(out).mkdir(parents=True, exist_ok=True)
         lock = io.acquire_lock(out)
     try:
-        return _score_locked(items, names, supported, dims, out, dev, resume, chunk_frames, progress, on_video_done)
+        # CPU: frames run concurrently, one single-threaded pass each, on as many workers as torch had threads.
+        # CUDA: one pass after another on the device (kernels queue on one stream anyway).
+        on_cpu = dev.type == "cpu"
+        workers = max(1, torch.get_num_threads()) if on_cpu else 1
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix="metrics-net") as pool,
+            single_threaded_ops(on_cpu),
+        ):
+            dims = build_dimensions(
+                supported, dev, batch_size, cache_dir, networks, amp, pool if on_cpu else None, verify_weights
+            )
+            return _score(items, names, supported, dims, out, dev, resume, chunk_frames, progress, on_video_done)
     finally:
         if lock is not None:
             io.release_lock(lock)
 
 
-def _score_locked(
+def _score(
     items: list[VideoItem],
     names: list[str],
     supported: list[str],
