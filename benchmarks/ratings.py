@@ -243,7 +243,7 @@ def condition_rows(counts, table, fit, quiet_board: float, quiet_choix: float, n
     import analysis
     from analysis import intervals
 
-    rows = [Row("warm, no competitor started: board | choix loop", quiet_board, "",
+    rows = [Row("warm, no competitor started: board", quiet_board, "",
                 fmt_ratio(quiet_choix / quiet_board),
                 f"choix loop {fmt_time(quiet_choix)} (engine table below); {load_now()}")]
 
@@ -289,7 +289,7 @@ def condition_rows(counts, table, fit, quiet_board: float, quiet_choix: float, n
         if n == 1:
             met = median(times) <= 0.8 and choix_s >= 5 * median(times)
             goal = f"; goal <= 0.8 s and >= 5x choix: {'met' if met else 'NOT met'}"
-        rows.append(Row(f"{n} other CPU-bound process{'es' if n > 1 else ''}: board | choix loop", median(times),
+        rows.append(Row(f"{n} other CPU-bound process{'es' if n > 1 else ''}: board", median(times),
                         fmt_spread(times), fmt_ratio(choix_s / median(times)),
                         f"choix loop {fmt_time(choix_s)}; intervals.bootstrap (5 interleaved rounds) default threads "
                         f"{fmt_time(median(boot_auto))}, 1 thread {fmt_time(median(boot_one))}, 2 threads "
