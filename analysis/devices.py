@@ -6,6 +6,7 @@ any work starts, so a typo or a CUDA request on a CPU-only torch is a clear erro
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -25,7 +26,8 @@ def check_device(device: Any) -> None:
 
 
 def resolve_device(device: Any = "auto"):
-    """A ``torch.device``: ``"auto"`` picks CUDA when available, else CPU; an unavailable device is a ValueError."""
+    """A ``torch.device``: ``"auto"`` picks CUDA when available (this rank's GPU under torchrun), else the CPU; an
+    unavailable or misspelt device is a ValueError naming it."""
     import torch
 
     if type(device).__name__ == "device":
@@ -34,7 +36,10 @@ def resolve_device(device: Any = "auto"):
     if not _DEVICE.match(text):
         raise ValueError(f"device {text!r} is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        # Under torchrun each rank takes its own GPU.
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
     if text.startswith("cuda"):
         if not torch.cuda.is_available():
             build = "a CPU-only build" if torch.version.cuda is None else "a CUDA build, but no GPU is visible"

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..devices import resolve_device
 from . import backbones, io
 from .batching import BatchError, FrameRunner, single_threaded_ops
 from .dimensions import (
@@ -61,23 +62,6 @@ NETWORK_BACKENDS = {
     "aesthetic_quality": "clip_vitl14+laion_aesthetic",
     "i2v_subject": "dino_vitb16",
 }
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> this rank's CUDA device when available, else CPU; anything else as given."""
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {device!r} requested but CUDA is not available here; use --device auto or cpu"
-        )
-    return dev
 
 
 def load_network(key: str, cache: str | os.PathLike[str] | None = None, verify: bool = True) -> nn.Module:
