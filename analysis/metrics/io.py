@@ -1,7 +1,7 @@
-"""Crash-safe files: atomic whole-file writes and an append-only per-video journal.
+"""Crash-safe files: an append-only per-video journal and the output folder's lock.
 
-Results files (``scores.csv``, ``<dimension>_eval_results.json``) are written to a temporary file in the same
-folder, flushed to disk and renamed over the target with :func:`os.replace`, so a reader (or a crash) never
+Results files (``scores.csv``, ``<dimension>_eval_results.json``) go through the kit's one atomic writer,
+:func:`analysis.io.write_text` (temporary file in the same folder, fsync, rename), so a reader (or a crash) never
 sees half a file. Progress is an append-only JSON-lines journal per rank: one line per finished video,
 written with a single ``os.write`` on an ``O_APPEND`` descriptor and fsynced. A line cut short by a kill is
 not valid JSON and is ignored on resume, so the video it described is simply recomputed.
@@ -11,46 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where Linux exposes it (/proc), else set and restored."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically: temp file, fsync, rename.
-
-    The file gets the permissions a plain ``open(path, "w")`` would give (0666 less the umask), not the
-    0600 of the private temporary file it starts as.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 JOURNAL_DIR = ".progress"
 

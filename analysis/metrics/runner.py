@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..devices import resolve_device
+from ..io import write_text
 from . import backbones, io
 from .batching import BatchError, FrameRunner, single_threaded_ops
 from .dimensions import (
@@ -330,7 +331,7 @@ def write_outputs(
             for i in items
             if records.get(i.path, {}).get(name, {}).get("status") == "ok"
         ]
-        io.write_atomic(out / f"{name}_eval_results.json", json.dumps({name: [agg, per_video]}, indent=2))
+        write_text(out / f"{name}_eval_results.json", json.dumps({name: [agg, per_video]}, indent=2))
         counts = pd.Series([r["status"] for r in recs]).value_counts().to_dict() if recs else {}
         summary[name] = {
             "aggregate": agg,
@@ -338,8 +339,8 @@ def write_outputs(
             "note": dims[name].note,
             "videos": {str(k): int(v) for k, v in counts.items()},
         }
-    io.write_atomic(out / "summary.json", json.dumps(summary, indent=2))
-    io.write_atomic(out / "scores.csv", frame.to_csv(index=False))
+    write_text(out / "summary.json", json.dumps(summary, indent=2))
+    write_text(out / "scores.csv", frame.to_csv(index=False))
     return frame
 
 
