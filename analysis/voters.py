@@ -27,6 +27,7 @@ with a large share of the votes pulls the board towards itself (and is harder to
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,10 +239,14 @@ def vote_quality(
     test: str = "sprt",
     cap: int | None = None,
     seed: int | None = 0,
-    **board_options: Any,
+    rate_options: Mapping[str, Any] | None = None,
 ) -> VoteQuality:
     """Screen voters (:func:`vote_consistency`), optionally cap votes per voter first, and refit the board
-    without the flagged voters. ``board_options`` go to :func:`analysis.rate` (default ``ci="sandwich"``)."""
+    without the flagged voters. ``rate_options`` go to :func:`analysis.rate` for both boards (default
+    ``{"ci": "sandwich"}``)."""
+    if rate_options is not None and not isinstance(rate_options, Mapping):
+        raise TypeError(f"rate_options must be a mapping of analysis.rate options, not {type(rate_options).__name__}")
+    board_options = {"ci": "sandwich", **(rate_options or {})}
     votes = read_votes(battles)
     capped = 0
     if cap is not None:
@@ -249,7 +254,6 @@ def vote_quality(
         capped = votes.attrs["report"]["capped_votes"]
     screen = vote_consistency(votes, voter=voter, alpha=alpha, test=test)
     flagged = set(screen.loc[screen["flagged"], "voter"])
-    board_options.setdefault("ci", "sandwich")
     full = rate(votes, **board_options).board
     kept = votes[~votes[voter].isin(flagged)]
     try:
