@@ -968,6 +968,7 @@ def metric_profile(
     annot: bool | None = None,
     fmt: str = ".2f",
     cmap: str | Colormap = "viridis",
+    provenance: str | None = None,
 ) -> Axes:
     """Each model's score on each metric dimension (e.g. VBench dimensions), as a heatmap or as profiles.
 
@@ -989,6 +990,9 @@ def metric_profile(
         Dimensions, left to right. Default: order of first appearance.
     annot, fmt, cmap
         Heatmap annotations (default when at most 15 x 15), their format and the sequential colour map.
+    provenance : str, optional
+        A column saying where each model's scores come from (e.g. ``"evaluated_by"`` of
+        :func:`analysis.datasets.published_vbench`): shown beside the model's name, ``"LaVie · VBench Team"``.
 
     Returns
     -------
@@ -1011,17 +1015,23 @@ def metric_profile(
     else:
         models = list(matrix[dims].mean(axis=1).sort_values(ascending=False, kind="stable").index)
     matrix = matrix.reindex(index=models, columns=dims)
+    labels = {m: m for m in models}
+    if provenance is not None:
+        _require(frame, func, provenance=provenance)
+        source = pd.Series(_text(frame, provenance), index=cells["model"].to_numpy())
+        first = source[~source.index.duplicated()]
+        labels = {m: f"{m} · {first.get(m, 'unknown')}" for m in models}
 
     if kind == "heatmap":
-        return _matrix_plot(matrix, ax, func, cmap=cmap, vmin=None, vmax=None, annot=annot, fmt=fmt, cbar=True,
-                            cbar_label=_label(score), xlabel=_label(dimension), ylabel="")
+        return _matrix_plot(matrix.rename(index=labels), ax, func, cmap=cmap, vmin=None, vmax=None, annot=annot,
+                            fmt=fmt, cbar=True, cbar_label=_label(score), xlabel=_label(dimension), ylabel="")
     grow = _points() / 12.0
     ax = _axes(ax, (max(5.0, 0.7 * len(dims) + 3.0) * grow, 4.0 * grow))
     colours = model_colors(models)
     positions = np.arange(len(dims))
     for name in models:
         ax.plot(positions, matrix.loc[name].to_numpy(dtype=float), color=colours[name], marker="o",
-                markersize=mpl.rcParams["lines.markersize"] * 0.8, label=name, gid=f"{func}-line")
+                markersize=mpl.rcParams["lines.markersize"] * 0.8, label=labels[name], gid=f"{func}-line")
     ax.set_xticks(positions, labels=dims)
     if max((len(d) for d in dims), default=0) * len(dims) > 50:
         ax.tick_params(axis="x", labelrotation=30)

@@ -427,3 +427,12 @@ def test_plot_options_are_keyword_only():
         assert params[0].name == "data", name
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:]), name
         assert "ax" in {p.name for p in params}, name
+
+
+def test_metric_profile_labels_rows_with_their_provenance():
+    data = pd.DataFrame({"model": ["a", "a", "b", "b"], "dimension": ["x", "y", "x", "y"], "score": [1, 2, 3, 4],
+                         "evaluated_by": ["VBench Team"] * 2 + ["unknown"] * 2})
+    ax = plots.metric_profile(data, provenance="evaluated_by")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b · unknown", "a · VBench Team"]
+    ax = plots.metric_profile(data, kind="lines", provenance="evaluated_by")
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"a · VBench Team", "b · unknown"}
