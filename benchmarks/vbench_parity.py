@@ -51,6 +51,7 @@ DIMS = [
     "aesthetic_quality",
     "dynamic_degree",
     "i2v_subject",
+    "appearance_style",
 ]
 SIDE_PACKAGES = [
     "vbench==0.1.5",
@@ -74,8 +75,11 @@ SIDE_DEPS = [
 CLIP_SHAPES = {
     "full": {"ViT-B-32": (512, 768, 12, 32, 512, 12, 49408, 77), "ViT-L-14": (768, 1024, 24, 14, 768, 12, 49408, 77)},
     # LAION's head is Linear(768, 1) in VBench's code, so ViT-L-14 keeps a 768 embedding even when tiny.
-    "tiny": {"ViT-B-32": (32, 64, 1, 32, 64, 1, 64, 8), "ViT-L-14": (768, 64, 1, 14, 64, 1, 64, 8)},
+    # ViT-B-32's text tower reads appearance_style's text: CLIP's 77-token context and, in the tiny profile, the
+    # synthetic vocabulary in the cache (0: its size, read from the file), which both tokenizers then read.
+    "tiny": {"ViT-B-32": (32, 64, 1, 32, 64, 1, 0, 77), "ViT-L-14": (768, 64, 1, 14, 64, 1, 64, 8)},
 }
+VOCAB = "clip_model/bpe_simple_vocab_16e6.txt.gz"
 DINO_SHAPES = {"full": (768, 12, 12), "tiny": (64, 2, 1)}  # width, depth, heads
 
 
@@ -146,6 +150,10 @@ def _worker_weights(cache: Path, torch_home: Path, dino_repo: Path, profile: str
 
     (cache / "clip_model").mkdir(parents=True, exist_ok=True)
     for name, (embed, vw, vl, patch, tw, tl, vocab, ctx) in CLIP_SHAPES[profile].items():
+        if vocab == 0:
+            from clip.simple_tokenizer import SimpleTokenizer
+
+            vocab = len(SimpleTokenizer(str(cache / VOCAB)).encoder)
         model = CLIP(embed, 224, vl, vw, patch, ctx, vocab, tw, max(1, tw // 64), tl).eval()
         with torch.no_grad():
             for pname, p in model.named_parameters():
@@ -239,6 +247,24 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
         clip_l, _ = clip.load(str(cache / "clip_model" / "ViT-L-14.pt"), device=device)
         record("aesthetic_quality", lambda: laion_aesthetic(aes, clip_l, videos, device))
 
+    if "appearance_style" in wanted:
+        import re
+
+        from vbench.appearance_style import appearance_style
+
+        if profile == "tiny":  # OpenAI's tokenizer class with the synthetic vocabulary the tiny text tower has
+            from clip.simple_tokenizer import SimpleTokenizer
+
+            clip.clip._tokenizer = SimpleTokenizer(str(cache / VOCAB))
+        clip_s, _ = clip.load(str(cache / "clip_model" / "ViT-B-32.pt"), device=device)
+        # the text VBench reads from its prompt file's auxiliary_info; here the prompt of the file name
+        # "<prompt>-<i>.mp4", which is what our side uses for a prompt that ends with none of VBench's styles
+        style_dict = [
+            {"auxiliary_info": {"appearance_style": re.sub(r"-\d+$", "", Path(v).stem)}, "video_list": [v]}
+            for v in videos
+        ]
+        record("appearance_style", lambda: appearance_style(clip_s, style_dict, device))
+
     from vbench2_beta_i2v.i2v_subject import i2v_subject
 
     # VBench++'s image-to-video subject score; the conditioning image is <stem>.png beside each clip
@@ -319,13 +345,13 @@ def make_clips(folder: Path, frames: int, noise: bool = True, keep: bool = False
     return paths
 
 
-def ours(videos: list[str], cache: Path) -> tuple[dict, dict]:
+def ours(videos: list[str], cache: Path, dims: list[str]) -> tuple[dict, dict]:
     """Our per-video values and the seconds per dimension, networks loaded beforehand as the VBench side's."""
     from analysis.metrics import evaluate
     from analysis.metrics.runner import NETWORK_BACKENDS, load_network
 
     results, seconds = {}, {}
-    for dim in DIMS:  # one dimension at a time, for a per-dimension time beside VBench's
+    for dim in dims:  # one dimension at a time, for a per-dimension time beside VBench's
         key = NETWORK_BACKENDS.get(dim)
         # random weights under the real file names: their SHA-256 is not the published one
         networks = {key: load_network(key, cache, verify=False)} if key else None
@@ -344,14 +370,14 @@ def ours(videos: list[str], cache: Path) -> tuple[dict, dict]:
     return results, seconds
 
 
-def table(ref: dict, got: dict, frames: dict[str, int], seconds_ref: dict, seconds_got: dict) -> str:
+def table(ref: dict, got: dict, frames: dict[str, int], seconds_ref: dict, seconds_got: dict, dims: list[str]) -> str:
     total = sum(frames.values())
     lines = [
         "| dimension | videos | per-video max abs diff | aggregate abs diff | VBench frames/s | ours frames/s"
         " | ratio |",
         "|---|---|---|---|---|---|---|",
     ]
-    for dim in DIMS:
+    for dim in dims:
         r, g = ref[dim], got[dim]
         diffs = [abs(r["videos"][v] - g["videos"][v]) for v in r["videos"]]
         rate_r, rate_g = total / seconds_ref[dim], total / seconds_got[dim]
@@ -359,6 +385,8 @@ def table(ref: dict, got: dict, frames: dict[str, int], seconds_ref: dict, secon
             f"| {dim} | {len(diffs)} | {max(diffs):.1e} | {abs(r['aggregate'] - g['aggregate']):.1e} "
             f"| {rate_r:.1f} | {rate_g:.1f} | {rate_g / rate_r:.2f}x |"
         )
+    if "dynamic_degree" not in dims:
+        return "\n".join(lines)
     rp, gp = ref["dynamic_degree"]["pairs"], got["dynamic_degree"]["pairs"]
     d = [(abs(a - b), abs(a - b) / max(abs(a), 1e-12)) for v in rp for a, b in zip(rp[v], gp[v], strict=True)]
     scale = max(abs(a) for v in rp for a in rp[v])
@@ -380,11 +408,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     work = Path(args.work or tempfile.mkdtemp(prefix="vbench-parity-"))
     cache, torch_home = work / "cache", work / "torch_home"
+    cache.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, VBENCH_CACHE_DIR=str(cache), TORCH_HOME=str(torch_home), OMP_NUM_THREADS=str(args.threads))
     me = str(Path(__file__).resolve())
+    dims = args.dims.split(",") if args.dims else DIMS
+    if set(dims) - set(DIMS):
+        print(f"error: unknown --dims {sorted(set(dims) - set(DIMS))}; known: {','.join(DIMS)}", file=sys.stderr)
+        return 2
     videos = make_clips(work, args.frames, noise=not args.fixture, keep=args.reuse)
     frames = {v: len(read_frames(v)) for v in videos}
     ref_path = work / "vbench.json"
+    # CLIP's tokenizer vocabulary, read by both sides: for the full profile the copy of OpenAI's file shipped in the
+    # side venv's openai-clip (VBench's tokenizer reads it there); for the tiny one a synthetic file in its format
+    if args.profile == "full":
+        subprocess.run([str(py), me, "_worker", "vocab", str(cache)], env=env, check=True)
+    elif not (cache / VOCAB).exists():
+        from analysis.metrics import synthetic as syn
+
+        syn.write_vocabulary(cache / VOCAB)
     score = [str(py), me, "_worker", "score", str(cache), args.dino_repo, args.profile]
     if not (args.reuse and ref_path.exists()):  # --reuse: keep the weights and VBench's numbers of a previous run
         subprocess.run(
@@ -407,14 +448,14 @@ def run(args: argparse.Namespace) -> int:
             ref_path.write_text(json.dumps(ref, indent=1))
     ref = json.loads(ref_path.read_text())
     torch.set_num_threads(args.threads)
-    got, seconds = ours(videos, cache)
+    got, seconds = ours(videos, cache, dims)
     print(
         f"VBench 0.1.5 vs analysis.metrics, profile {args.profile}, {len(videos)} H.264 clips x {args.frames} frames, "
         f"{args.threads} thread(s), torch {torch.__version__}"
     )
-    print(table(ref["results"], got, frames, ref["seconds"], seconds))
+    print(table(ref["results"], got, frames, ref["seconds"], seconds, dims))
     worst = max(
-        abs(ref["results"][d]["videos"][v] - got[d]["videos"][v]) for d in DIMS for v in ref["results"][d]["videos"]
+        abs(ref["results"][d]["videos"][v] - got[d]["videos"][v]) for d in dims for v in ref["results"][d]["videos"]
     )
     print(f"worst per-video |diff|: {worst:.2e} (target <= 1e-6)")
     (work / "parity.json").write_text(json.dumps({"vbench": ref, "ours": got, "ours_seconds": seconds}, indent=1))
@@ -446,7 +487,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_worker":
         kind, rest = argv[1], argv[2:]
-        if kind == "weights":
+        if kind == "vocab":
+            import clip
+
+            target = Path(rest[0]) / "clip_model" / "bpe_simple_vocab_16e6.txt.gz"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(clip.__file__).parent / target.name, target)
+        elif kind == "weights":
             _worker_weights(Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3], seed=0)
         else:
             _worker_score(Path(rest[0]), Path(rest[1]), rest[2], rest[4:], Path(rest[3]))
@@ -464,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--work", default=None, help="working folder (default: a new temporary one)")
     r.add_argument("--fixture", default=None, help="also store clips, weights and VBench's numbers here")
     r.add_argument("--reuse", action="store_true", help="reuse --work's weights and VBench results if present")
+    r.add_argument("--dims", default=None, help="compare only these dimensions (comma-separated; default all)")
     args = p.parse_args(argv)
     if args.cmd == "setup":
         setup(Path(args.venv))

@@ -38,7 +38,7 @@ from analysis.metrics.video import discover, read_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 NET_DIMS = ["subject_consistency", "background_consistency", "aesthetic_quality"]
-ALL_SUPPORTED = ["temporal_flickering", "dynamic_degree", *NET_DIMS]
+ALL_SUPPORTED = ["temporal_flickering", "dynamic_degree", *NET_DIMS, "appearance_style"]
 
 TINY_DINO = ViTConfig(patch=16, width=64, depth=2, heads=1, grid=14)
 TINY_CLIP_B = ViTConfig(patch=32, width=64, depth=1, heads=1, grid=7, out_dim=32)

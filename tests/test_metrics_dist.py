@@ -23,7 +23,10 @@ from analysis.metrics import synthetic as syn
 from analysis.metrics.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
-DIMS = "temporal_flickering,dynamic_degree,subject_consistency,background_consistency,aesthetic_quality"
+DIMS = (
+    "temporal_flickering,dynamic_degree,subject_consistency,background_consistency,aesthetic_quality,"
+    "appearance_style"
+)
 
 
 def _env(cache: Path) -> dict[str, str]:

@@ -45,11 +45,12 @@ CLIP_VITB32 = ViTConfig(patch=32, width=768, depth=12, heads=12, grid=7, out_dim
 CLIP_VITL14 = ViTConfig(patch=14, width=1024, depth=24, heads=16, grid=16, out_dim=768)
 
 
-def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, causal: bool = False) -> torch.Tensor:
     # (B, N, D) x3 -> (B, N, D); scaled dot-product attention over `heads` heads of width D / heads.
+    # causal: token i attends to tokens <= i only (CLIP's text tower).
     b, n, d = q.shape
     q, k, v = (t.reshape(b, n, heads, d // heads).transpose(1, 2) for t in (q, k, v))
-    return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal).transpose(1, 2).reshape(b, n, d)
 
 
 class _DinoAttention(nn.Module):
@@ -150,9 +151,10 @@ class _QuickGELU(nn.Module):
 
 class _ClipAttention(nn.Module):
     # Same parameter names as nn.MultiheadAttention, which OpenAI's checkpoints were saved from.
-    def __init__(self, width: int, heads: int) -> None:
+    def __init__(self, width: int, heads: int, causal: bool = False) -> None:
         super().__init__()
         self.heads = heads
+        self.causal = causal
         self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
         self.out_proj = nn.Linear(width, width)
@@ -160,7 +162,7 @@ class _ClipAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-        return self.out_proj(_attention(q, k, v, self.heads))
+        return self.out_proj(_attention(q, k, v, self.heads, self.causal))
 
 
 class _ClipMlp(nn.Module):
@@ -175,9 +177,9 @@ class _ClipMlp(nn.Module):
 
 
 class _ClipBlock(nn.Module):
-    def __init__(self, width: int, heads: int) -> None:
+    def __init__(self, width: int, heads: int, causal: bool = False) -> None:
         super().__init__()
-        self.attn = _ClipAttention(width, heads)
+        self.attn = _ClipAttention(width, heads, causal)
         self.ln_1 = nn.LayerNorm(width)
         self.mlp = _ClipMlp(width)
         self.ln_2 = nn.LayerNorm(width)
@@ -188,9 +190,9 @@ class _ClipBlock(nn.Module):
 
 
 class _ClipTransformer(nn.Module):
-    def __init__(self, width: int, depth: int, heads: int) -> None:
+    def __init__(self, width: int, depth: int, heads: int, causal: bool = False) -> None:
         super().__init__()
-        self.resblocks = nn.ModuleList(_ClipBlock(width, heads) for _ in range(depth))
+        self.resblocks = nn.ModuleList(_ClipBlock(width, heads, causal) for _ in range(depth))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.resblocks:

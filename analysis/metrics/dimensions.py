@@ -18,6 +18,9 @@ Formulas (../shared/reference/vbench_constants.md):
   aggregate = sum of all s_i / number of pairs.
 * aesthetic_quality: LAION linear head on normalised CLIP ViT-L/14 features / 10, mean over frames, then
   mean over videos.
+* appearance_style: per frame exp(logit_scale) cos(CLIP ViT-B/32 image, CLIP text of the style) / 100 (VBench's
+  ``logits_per_text / 100``), frames resized by Pillow as VBench's ``clip_transform_Image``; mean over frames;
+  aggregate = mean over all frames of all videos.
 
 Preprocessing follows VBench exactly: its ``load_video`` returns a float32 tensor of 0-255 levels
 (``torch.Tensor(frames)``), and torchvision's tensor ``Resize(224, antialias=False)`` on float input neither
@@ -49,7 +52,6 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 UNSUPPORTED = {
     "motion_smoothness": "needs the AMT-S frame-interpolation network, which is not implemented here",
     "imaging_quality": "needs the MUSIQ (SPAQ) quality network, which is not implemented here",
-    "appearance_style": "needs CLIP ViT-B/32 text-image similarity with VBench's style prompts; not implemented here",
     "temporal_style": "needs the ViCLIP ViT-L/14 video-text model, which is not implemented here",
     "overall_consistency": "needs the ViCLIP ViT-L/14 video-text model, which is not implemented here",
     "human_action": "needs the UMT video action classifier, which is not implemented here",
@@ -147,6 +149,26 @@ def dino_i2v_image(path: str) -> torch.Tensor:
     m = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     s = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (center_crop(x, 224) - m) / s
+
+
+def clip_image_transform(frames: torch.Tensor, size: int = 224) -> torch.Tensor:
+    """VBench's ``clip_transform_Image`` (appearance_style) from float32 levels of uint8 frames: each frame as a
+    Pillow image, Pillow's bicubic resize of the short side to 224 (the long side ``int(224 * long / short)``;
+    Pillow always antialiases and rounds to uint8), centre crop 224, 0-1 scaling, CLIP normalisation."""
+    from PIL import Image
+
+    out = []
+    for frame in frames:
+        img = Image.fromarray(frame.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).cpu().numpy())
+        w, h = img.size
+        target = (size, int(size * w / h)) if h <= w else (int(size * h / w), size)  # (height, width)
+        if target != (h, w):
+            img = img.resize((target[1], target[0]), Image.BICUBIC)
+        out.append(torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0))
+    x = center_crop(torch.stack(out).to(frames.device), size)
+    m = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
 
 
 @dataclass
@@ -483,3 +505,59 @@ class I2VSubject(_NetworkDimension):
         conform, consec = state.acc["conform"], state.acc["consec"]
         score = 0.4 * max(conform) + 0.3 * (math.fsum(consec) / len(consec)) + 0.3 * min(consec)
         return _record("ok", score, video_results=score, backend=self.backend)
+
+
+class AppearanceStyle(_NetworkDimension):
+    """VBench's appearance_style: CLIP ViT-B/32 similarity of every frame to the video's style text.
+
+    Per frame: exp(logit_scale) * cos(image, text) / 100 (CLIP's logit over 100: the cosine for the released
+    weights, whose scale is 100); per video: mean over frames; aggregate: mean over all frames of all videos
+    (VBench divides its running sum by the frame count). The text is VBench's style phrase when the prompt
+    (the file name's ``<prompt>-<i>`` or the manifest's column) ends with one of VBench's nine styles, else the
+    whole prompt (:func:`~analysis.metrics.clip_text.style_text`); it is encoded once per distinct text.
+    """
+
+    name = "appearance_style"
+    min_frames = 1
+    transform = staticmethod(clip_image_transform)
+
+    def __init__(self, runner: FrameRunner, backend: str) -> None:
+        super().__init__(runner, backend)
+        self._texts: dict[str, torch.Tensor] = {}
+
+    def start(self, meta: VideoMeta, item: VideoItem | None = None) -> VideoState:
+        from .clip_text import style_text
+
+        state = VideoState(meta)
+        prompt = item.prompt if item is not None else ""
+        if not prompt:
+            state.error = "no prompt: appearance_style needs the video's prompt (file name <prompt>-<i> or manifest)"
+            return state
+        text = style_text(prompt)
+        try:
+            if text not in self._texts:
+                self._texts[text] = F.normalize(self.runner.model.text_features(text).double(), dim=-1, p=2)
+        except ValueError as e:  # too long for CLIP's context: this video fails, the run goes on
+            state.error = str(e)
+            return state
+        state.acc["text"], state.acc["text_feature"], state.acc["sims"] = text, self._texts[text], []
+        state.acc["scale"] = self.runner.model.scale()
+        return state
+
+    def consume(self, state: VideoState, out: torch.Tensor) -> None:
+        feats = F.normalize(out.double(), dim=-1, p=2)
+        scale, text = state.acc["scale"], state.acc["text_feature"]
+        state.acc["sims"].extend(scale * float(torch.dot(f, text)) / 100.0 for f in feats)
+
+    def result(self, state: VideoState) -> dict[str, Any]:
+        sims = state.acc["sims"]
+        sim_sum = math.fsum(sims)
+        return _record(
+            "ok",
+            sim_sum / len(sims),
+            video_results=sim_sum / len(sims),
+            backend=self.backend,
+            sim_sum=sim_sum,
+            n_frames=len(sims),
+            text=state.acc["text"],
+        )

@@ -27,11 +27,12 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..io import write_text
-from . import backbones, io
+from . import backbones, clip_text, io
 from .batching import BatchError, FrameRunner, single_threaded_ops
 from .dimensions import (
     UNSUPPORTED,
     AestheticQuality,
+    AppearanceStyle,
     BackgroundConsistency,
     Chunk,
     Dimension,
@@ -54,6 +55,7 @@ SUPPORTED = (
     "dynamic_degree",
     "aesthetic_quality",
     "i2v_subject",
+    "appearance_style",
 )
 DIMENSIONS = SUPPORTED + tuple(UNSUPPORTED)
 COLUMNS = ["video", "model", "prompt", "dimension", "score", "status", "error", "backend"]
@@ -62,13 +64,16 @@ NETWORK_BACKENDS = {
     "background_consistency": "clip_vitb32",
     "aesthetic_quality": "clip_vitl14+laion_aesthetic",
     "i2v_subject": "dino_vitb16",
+    "appearance_style": "clip_vitb32+text",
 }
 
 
 def load_network(key: str, cache: str | os.PathLike[str] | None = None, verify: bool = True) -> nn.Module:
     """A backbone from the local weight cache.
 
-    Keys: ``dino_vitb16``, ``clip_vitb32``, ``clip_vitl14+laion_aesthetic`` (CLIP ViT-L/14 + LAION head).
+    Keys: ``dino_vitb16``, ``clip_vitb32``, ``clip_vitl14+laion_aesthetic`` (CLIP ViT-L/14 + LAION head),
+    ``clip_vitb32+text`` (CLIP ViT-B/32's image and text towers from the same file, with the tokenizer of
+    OpenAI's vocabulary file ``bpe_simple_vocab_16e6.txt.gz``).
 
     Raises
     ------
@@ -84,6 +89,9 @@ def load_network(key: str, cache: str | os.PathLike[str] | None = None, verify: 
         visual = backbones.clip_visual_from_state_dict(load_state_dict(require("clip_vitl14", cache, verify)))
         head = backbones.aesthetic_head_from_state_dict(load_state_dict(head_path))
         return backbones.ClipAesthetic(visual, head).eval()
+    if key == "clip_vitb32+text":
+        vocabulary = require("clip_bpe_vocab", cache, verify)  # check both files before the slow load
+        return clip_text.clip_style_from_state_dict(load_state_dict(require("clip_vitb32", cache, verify)), vocabulary)
     raise KeyError(key)
 
 
@@ -128,6 +136,7 @@ def build_dimensions(
                 "background_consistency": BackgroundConsistency,
                 "aesthetic_quality": AestheticQuality,
                 "i2v_subject": I2VSubject,
+                "appearance_style": AppearanceStyle,
             }[name]
             runner = FrameRunner(
                 model.to(device).eval(), cls.transform, device, executor, amp=amp, max_pending=batch_size

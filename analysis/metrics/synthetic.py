@@ -15,6 +15,7 @@ arrays; ``codec="libx264"`` writes an ordinary lossy MP4 to exercise the usual c
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -91,6 +92,25 @@ def write_video(
     return path
 
 
+# A few merges in the format of OpenAI's bpe_simple_vocab_16e6.txt.gz (a header line, then "a b" per line): a
+# synthetic vocabulary of 256 + 256 + 16 + 2 = 530 tokens for tests, which must not download the real one.
+SYNTHETIC_MERGES = (
+    "t h", "th e</w>", "a n", "an d</w>", "i n", "in g</w>", "e r", "o n", "s t", "l a",
+    "la k", "lak e</w>", "c a", "ca l", "cal m</w>", "o g</w>",
+)  # fmt: skip
+
+
+def write_vocabulary(path: str | os.PathLike[str], merges: tuple[str, ...] = SYNTHETIC_MERGES) -> Path:
+    """A gzip BPE merges file in OpenAI's format (header line, one merge per line), for tests and demos."""
+    import gzip
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(["#version: synthetic", *merges]) + "\n")
+    return path
+
+
 def write_random_weights(root: str | os.PathLike[str], seed: int = 0, tiny: bool = True) -> Path:
     """Random-weight networks saved under VBench's cache file names and key layouts (for tests and demos).
 
@@ -109,6 +129,7 @@ def write_random_weights(root: str | os.PathLike[str], seed: int = 0, tiny: bool
         DinoViT,
         ViTConfig,
     )
+    from .clip_text import BpeTokenizer, ClipText
 
     if tiny:
         dino_cfg = ViTConfig(patch=16, width=64, depth=2, heads=1, grid=14)
@@ -121,9 +142,15 @@ def write_random_weights(root: str | os.PathLike[str], seed: int = 0, tiny: bool
     (root / "dino_model").mkdir(parents=True, exist_ok=True)
     torch.save(DinoViT(dino_cfg).state_dict(), root / "dino_model" / "dino_vitbase16_pretrain.pth")
     (root / "clip_model").mkdir(exist_ok=True)
+    vocab = write_vocabulary(root / "clip_model" / "bpe_simple_vocab_16e6.txt.gz")
     for cfg, name in [(clip_b, "ViT-B-32.pt"), (clip_l, "ViT-L-14.pt")]:
         sd = {f"visual.{k}": v for k, v in ClipVisual(cfg).state_dict().items()}
-        sd["token_embedding.weight"] = torch.randn(10, 8)  # real files carry the text tower too; it is unused
+        # the text tower (appearance_style reads ViT-B/32's): the synthetic vocabulary's size, CLIP's 77 tokens
+        text = ClipText(len(BpeTokenizer(vocab)), 77, cfg.width, cfg.depth, cfg.out_dim)
+        torch.nn.init.normal_(text.positional_embedding, std=0.01)
+        torch.nn.init.normal_(text.text_projection, std=cfg.width**-0.5)
+        sd.update(text.state_dict())
+        sd["logit_scale"] = torch.tensor(math.log(1 / 0.07))  # CLIP's initial temperature
         torch.save(sd, root / "clip_model" / name)
     head = AestheticHead(clip_l.out_dim)
     torch.nn.init.normal_(head.weight, std=2.0)  # spread the scores around LAION's typical 5

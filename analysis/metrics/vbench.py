@@ -59,6 +59,8 @@ QUALITY_WEIGHT, SEMANTIC_WEIGHT = 4.0, 1.0
 
 # Dimensions whose aggregate is weighted by frame pairs rather than by videos.
 PAIR_WEIGHTED = frozenset({"subject_consistency", "background_consistency"})
+# Dimensions whose aggregate is the mean over all frames of all videos (VBench's running sum / frame count).
+FRAME_WEIGHTED = frozenset({"appearance_style"})
 
 
 def normalized(dimension: str, value: float) -> float:
@@ -141,7 +143,8 @@ def aggregate_dimension(dimension: str, results: Iterable[Mapping[str, Any]]) ->
         Dimension name.
     results : iterable of mapping
         Per-video records with ``status`` and ``score``; pair-weighted dimensions also need ``sim_sum`` (the
-        video's sum of frame-pair similarities) and ``n_pairs``. Only ``status == "ok"`` records count.
+        video's sum of frame-pair similarities) and ``n_pairs``; frame-weighted ones (appearance_style)
+        ``sim_sum`` and ``n_frames``. Only ``status == "ok"`` records count.
 
     Returns
     -------
@@ -153,4 +156,6 @@ def aggregate_dimension(dimension: str, results: Iterable[Mapping[str, Any]]) ->
         return None
     if dimension in PAIR_WEIGHTED:
         return math.fsum(float(r["sim_sum"]) for r in ok) / sum(int(r["n_pairs"]) for r in ok)
+    if dimension in FRAME_WEIGHTED:
+        return math.fsum(float(r["sim_sum"]) for r in ok) / sum(int(r["n_frames"]) for r in ok)
     return math.fsum(float(r["score"]) for r in ok) / len(ok)

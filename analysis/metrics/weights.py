@@ -27,7 +27,8 @@ class WeightFile:
     """One checkpoint VBench uses: its path inside the cache, where to get it and its SHA-256 when known.
 
     ``sha256`` is recorded only where it can be established from a public source: OpenAI's CLIP URLs carry
-    the file's SHA-256 (OpenAI's ``clip.load`` checks it). ``sha256_prefix`` is the first hex digits of the
+    the file's SHA-256 (OpenAI's ``clip.load`` checks it); CLIP's tokenizer vocabulary was hashed from a copy
+    whose git blob id equals the one in openai/CLIP. ``sha256_prefix`` is the first hex digits of the
     SHA-256 carried in a file name by the torch-hub convention (pyiqa's MUSIQ). Everything else is
     ``None``: unknown, and reported as such, never guessed.
     """
@@ -60,6 +61,15 @@ WEIGHT_FILES = {
         "https://openaipublic.azureedge.net/clip/models/"
         "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
         sha256="b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
+    ),
+    "clip_bpe_vocab": WeightFile(
+        "clip_bpe_vocab",
+        "clip_model/bpe_simple_vocab_16e6.txt.gz",
+        "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
+        "CLIP's tokenizer vocabulary (BPE merges), a data file: 1,356,917 bytes",
+        # from a real copy (openai-clip 1.0.1's wheel), whose git blob id equals openai/CLIP's
+        # clip/bpe_simple_vocab_16e6.txt.gz (7b5088a527f720063f044eb928eee315f63b2fc0)
+        sha256="924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a",
     ),
     "laion_aesthetic_l14": WeightFile(
         "laion_aesthetic_l14",
@@ -107,7 +117,7 @@ DIMENSION_WEIGHTS: dict[str, tuple[str, ...]] = {
     "aesthetic_quality": ("clip_vitl14", "laion_aesthetic_l14"),
     "motion_smoothness": ("amt_s",),
     "imaging_quality": ("musiq_spaq",),
-    "appearance_style": ("clip_vitb32",),
+    "appearance_style": ("clip_vitb32", "clip_bpe_vocab"),
     "temporal_style": ("viclip_l14",),
     "overall_consistency": ("viclip_l14",),
     "human_action": ("umt_l16",),
