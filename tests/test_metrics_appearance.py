@@ -48,8 +48,9 @@ def _byte_id(ch: str, end: bool = False) -> int:
 
 def test_tokenizer_on_a_synthetic_vocabulary(tmp_path: Path) -> None:
     tok = BpeTokenizer(syn.write_vocabulary(tmp_path / "v.txt.gz"))
-    n = len(syn.SYNTHETIC_MERGES)
+    n = len(syn.SYNTHETIC_MERGES) + 1  # the file's final newline reads as an empty merge, as in OpenAI's reader
     assert len(tok) == 512 + n + 2 and (tok.sot, tok.eot) == (512 + n, 513 + n)
+    assert tok.encoder[""] == 512 + n - 1
     merge = {m.replace(" ", ""): 512 + i for i, m in enumerate(syn.SYNTHETIC_MERGES)}
     # whole words merged to one token; case, surrounding and repeated spaces removed
     assert tok.encode("  The   LAKE ") == [merge["the</w>"], merge["lake</w>"]]

@@ -2,7 +2,8 @@
 
 ``tests/fixtures/vbench_parity`` holds six H.264 clips, seeded random weights in VBench's checkpoint formats
 (DINO state dict, OpenAI-style TorchScript CLIP archives with fp16 weights, the LAION head) and the per-video
-values VBench's dimension functions (and VBench++'s i2v_subject, with the ``<stem>.png`` conditioning images) gave
+values VBench's dimension functions (and VBench++'s i2v_subject, with the ``<stem>.png`` conditioning images;
+appearance_style with a synthetic vocabulary in OpenAI's merges format, ``cache/clip_model/``) gave
 on them in a side venv (``benchmarks/vbench_parity.py run --profile
 tiny --fixture ...``; see PARITY.md). No side venv, network or download is needed here.
 """
@@ -19,7 +20,14 @@ from analysis.metrics import evaluate
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vbench_parity"
 REFERENCE = json.loads((FIXTURE / "vbench_reference.json").read_text())
-DIMS = ["temporal_flickering", "subject_consistency", "background_consistency", "aesthetic_quality", "i2v_subject"]
+DIMS = [
+    "temporal_flickering",
+    "subject_consistency",
+    "background_consistency",
+    "aesthetic_quality",
+    "i2v_subject",
+    "appearance_style",
+]
 TOLERANCE = 1e-6  # float noise between two implementations; measured ~1e-7 (PARITY.md)
 
 

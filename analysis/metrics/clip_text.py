@@ -125,8 +125,10 @@ class BpeTokenizer:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             lines = f.read().split("\n")
-        merges = [tuple(line.split()) for line in lines[1 : N_MERGES + 1] if line.strip()]
-        if any(len(m) != 2 for m in merges):
+        # Lines 2 .. N_MERGES + 1, as OpenAI reads them: a blank line (a short file's final newline) is kept as an
+        # empty merge, which adds the vocabulary entry "" (shifting the start/end ids) and never applies.
+        merges = [tuple(line.split()) for line in lines[1 : N_MERGES + 1]]
+        if any(len(m) not in (0, 2) for m in merges):
             raise ValueError(f"{path} is not a BPE merges file (a line does not hold exactly two symbols)")
         symbols = [c for _, c in byte_symbols()]
         vocab = [*symbols, *(c + "</w>" for c in symbols), *("".join(m) for m in merges), SOT, EOT]

@@ -93,7 +93,8 @@ def write_video(
 
 
 # A few merges in the format of OpenAI's bpe_simple_vocab_16e6.txt.gz (a header line, then "a b" per line): a
-# synthetic vocabulary of 256 + 256 + 16 + 2 = 530 tokens for tests, which must not download the real one.
+# synthetic vocabulary of 256 + 256 + 16 + 1 + 2 = 531 tokens for tests, which must not download the real one
+# (the final newline reads as one more, empty, merge in OpenAI's reader, and in ours).
 SYNTHETIC_MERGES = (
     "t h", "th e</w>", "a n", "an d</w>", "i n", "in g</w>", "e r", "o n", "s t", "l a",
     "la k", "lak e</w>", "c a", "ca l", "cal m</w>", "o g</w>",
