@@ -422,7 +422,7 @@ def test_plot_options_are_keyword_only():
     import inspect
 
     for name in ("forest", "rank_intervals", "heatmap", "trajectories", "corr_scatter", "metric_profile",
-                 "corr_forest"):
+                 "corr_forest", "coef_forest", "rank_slope"):
         params = list(inspect.signature(getattr(plots, name)).parameters.values())
         assert params[0].name == "data", name
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:]), name
