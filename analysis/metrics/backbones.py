@@ -189,7 +189,10 @@ class _ClipBlock(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class _ClipTransformer(nn.Module):
+class ClipTransformer(nn.Module):
+    """CLIP's stack of residual attention blocks (sequence-first, as OpenAI's state dicts store it); ``causal``
+    masks future tokens, as the text tower does."""
+
     def __init__(self, width: int, depth: int, heads: int, causal: bool = False) -> None:
         super().__init__()
         self.resblocks = nn.ModuleList(_ClipBlock(width, heads, causal) for _ in range(depth))
@@ -215,7 +218,7 @@ class ClipVisual(nn.Module):
         self.class_embedding = nn.Parameter(scale * torch.randn(cfg.width))
         self.positional_embedding = nn.Parameter(scale * torch.randn(cfg.grid * cfg.grid + 1, cfg.width))
         self.ln_pre = nn.LayerNorm(cfg.width)
-        self.transformer = _ClipTransformer(cfg.width, cfg.depth, cfg.heads)
+        self.transformer = ClipTransformer(cfg.width, cfg.depth, cfg.heads)
         self.ln_post = nn.LayerNorm(cfg.width)
         self.proj = nn.Parameter(scale * torch.randn(cfg.width, cfg.out_dim))
 

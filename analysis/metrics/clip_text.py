@@ -37,7 +37,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from .backbones import ClipVisual, _ClipTransformer, clip_visual_from_state_dict
+from .backbones import ClipTransformer, ClipVisual, clip_visual_from_state_dict
 
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
 N_MERGES = 49152 - 256 - 2  # merges OpenAI's tokenizer uses from its file (the file holds more)
@@ -190,7 +190,7 @@ class ClipText(nn.Module):
         super().__init__()
         self.token_embedding = nn.Embedding(vocab, width)
         self.positional_embedding = nn.Parameter(torch.zeros(context, width))
-        self.transformer = _ClipTransformer(width, depth, max(1, width // 64), causal=True)
+        self.transformer = ClipTransformer(width, depth, max(1, width // 64), causal=True)
         self.ln_final = nn.LayerNorm(width)
         self.text_projection = nn.Parameter(torch.zeros(width, embed))
 
