@@ -27,7 +27,7 @@ from scipy import stats
 from .bt import fit_marginal
 from .planning import balanced_pairing
 from .ratings import model_index
-from .vocab import Anchor, renamed
+from .vocab import Anchor, keyword_options, renamed
 
 REFERENCE = {"text-to-video": "Mochi 1", "image-to-video": "Wan 2.1 14B"}
 
@@ -127,13 +127,11 @@ def refit_over_time(snapshots: pd.DataFrame, *, date: str = "date", modality: st
         date, modality, models, kendall_tau, spearman, scale_ratio, sd_ratio, rmse: how well the balanced-pairing refit
         recovers each published board.
     """
-    if refit_options is not None and not isinstance(refit_options, Mapping):
-        raise TypeError("refit_options must be a mapping of marginal_refit options, not "
-                        f"{type(refit_options).__name__}")
+    refit_options = keyword_options(refit_options, "refit_options", "marginal_refit")
     rows = []
     for (day, mod), sub in snapshots.groupby([date, modality], sort=True):
         ref = REFERENCE.get(str(mod))
-        opts = {"anchor": {ref: 1000.0} if ref in set(sub["model"]) else "mean", **(refit_options or {})}
+        opts = {"anchor": {ref: 1000.0} if ref in set(sub["model"]) else "mean", **refit_options}
         fit = marginal_refit(sub, **opts)
         rows.append({date: day, modality: mod, "models": len(sub),
                      **{k: fit.attrs[k] for k in ("kendall_tau", "spearman", "scale_ratio", "sd_ratio", "rmse")}})

@@ -27,7 +27,7 @@ from statsmodels.stats.multitest import multipletests
 from . import bt, intervals
 from .ratings import Ratings, model_index, rate
 from .results import Result
-from .vocab import check_level
+from .vocab import check_level, keyword_options
 from .votes import OUTCOMES, WINNERS, read_votes
 
 # ---------------------------------------------------------------------------------------------- pair groups
@@ -525,15 +525,6 @@ def _stack(frames: list[pd.DataFrame], keys: list[dict[str, Any]], notes: list[s
     return out
 
 
-def _rate_options(rate_options: Mapping[str, Any] | None) -> dict[str, Any]:
-    if rate_options is None:
-        return {}
-    if not isinstance(rate_options, Mapping):
-        raise TypeError(f"rate_options must be a mapping of analysis.rate keywords, such as {{'ci': 'model'}}, "
-                        f"not {type(rate_options).__name__}")
-    return dict(rate_options)
-
-
 def by_category(data: Any, by: str = "category", *, rate_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """One board per value of a column (category, tag, language, ...), stacked in long form.
 
@@ -554,7 +545,7 @@ def by_category(data: Any, by: str = "category", *, rate_options: Mapping[str, A
         be rated (a disconnected graph, a model that never lost) gives one row with model <NA> and the reason
         in ``note`` (empty for the others). ``attrs["by"]``: the column.
     """
-    rate_opts = _rate_options(rate_options)
+    rate_opts = keyword_options(rate_options, "rate_options", "analysis.rate")
     counts = _counts_by(data, by)
     frames, keys, notes = [], [], []
     for value, sub in counts.groupby(by, observed=True, sort=True):
@@ -597,7 +588,7 @@ def by_period(data: Any, freq: str = "W", window: int | str = 1, *, time: str = 
         without votes is one row with model <NA>, n_battles 0 and note "no votes", not a gap. ``attrs``
         (provenance strings): freq, window.
     """
-    rate_opts = _rate_options(rate_options)
+    rate_opts = keyword_options(rate_options, "rate_options", "analysis.rate")
     if not (window == "expanding" or (isinstance(window, int) and window >= 1)):
         raise ValueError(f"window must be a positive number of periods or 'expanding', not {window!r}")
     battles = read_votes(data)

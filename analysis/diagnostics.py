@@ -47,6 +47,7 @@ from .compare import group_predictions, score_test
 from .datasets import as_counts
 from .ratings import Ratings, rate, record
 from .results import Result
+from .vocab import keyword_options
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -115,9 +116,7 @@ def diagnostics(data: Any, fit: Ratings | None = None, *, bins: int = 10, level:
         ``.table`` (= ``.tests``), ``.pairs``, ``.calibration``, ``.triads``, ``.graph``, ``.components``,
         ``.models``, ``.ties``, ``.position`` (module docstring); ``.summary()`` the headline numbers.
     """
-    if rate_options is not None and not isinstance(rate_options, Mapping):
-        raise TypeError(f"rate_options must be a mapping of analysis.rate keywords, such as "
-                        f"{{'recipe': 'fastchat'}}, not {type(rate_options).__name__}")
+    rate_options = keyword_options(rate_options, "rate_options", "analysis.rate")
     counts = as_counts(data)
     counts = counts[counts["count"] > 0]
     graph, components, labels = comparison_graph(counts)
@@ -129,7 +128,7 @@ def diagnostics(data: Any, fit: Ratings | None = None, *, bins: int = 10, level:
               "ties": tie_table(counts), "triads": triads,
               "position": position_table(counts, known=position_known, level=level)}
     try:
-        fitted = fit if fit is not None else rate(counts, ci="none", **dict(rate_options or {}))
+        fitted = fit if fit is not None else rate(counts, ci="none", **rate_options)
     except bt.FitError as err:
         tests = pd.DataFrame([{"test": "fit", "statistic": np.nan, "df": np.nan, "p_value": np.nan,
                                "note": f"not fitted: {err}"}])

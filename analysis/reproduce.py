@@ -39,7 +39,7 @@ from .datasets import PROVENANCE
 from .io import write_text
 from .ratings import RECIPES, Ratings
 from .results import Result
-from .vocab import renamed
+from .vocab import keyword_options, renamed
 from .votes import format_report
 
 _SYNONYMS = {
@@ -676,15 +676,6 @@ def _is_marginal_table(source: Any) -> pd.DataFrame | None:
     return None
 
 
-def _rate_options(rate_options: Mapping[str, Any] | None) -> dict[str, Any]:
-    if rate_options is None:
-        return {}
-    if not isinstance(rate_options, Mapping):
-        raise TypeError(f"rate_options must be a mapping of analysis.rate keywords, such as {{'resamples': 200}}, "
-                        f"not {type(rate_options).__name__}")
-    return dict(rate_options)
-
-
 def rebuild_board(source: Any, recipe: str = "fastchat", *,
                   rate_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Our board from ``source`` with a publisher's recipe; ``attrs["context"]`` says how it was made.
@@ -705,7 +696,7 @@ def rebuild_board(source: Any, recipe: str = "fastchat", *,
         The board (model, rating, lower, upper, rank, ...); ``attrs["context"]``: a tuple of lines (source,
         recipe, votes, what the reader excluded).
     """
-    rate_opts = _rate_options(rate_options)
+    rate_opts = keyword_options(rate_options, "rate_options", "analysis.rate")
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
     marginals = _is_marginal_table(source)

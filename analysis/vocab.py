@@ -64,3 +64,17 @@ def check_level(level: Any, name: str = "level") -> float:
     if not 0 < value < 1:
         raise ValueError(f"{name} is the confidence level, a number in (0, 1) such as 0.95, not {level!r}")
     return value
+
+
+def keyword_options(value: Mapping[str, Any] | None, name: str, target: str) -> dict[str, Any]:
+    """``value`` as a dict of keywords passed on to ``target`` (``{}`` for None), or a TypeError naming ``name``.
+
+    The one check behind every ``rate_options=`` / ``refit_options=`` argument: options for a nested call travel as
+    a mapping, never as hidden ``**options``.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of {target} keywords, such as {{'seed': 0}}, not "
+                        f"{type(value).__name__}")
+    return dict(value)

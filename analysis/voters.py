@@ -38,6 +38,7 @@ from scipy.special import expit
 
 from . import bt
 from .ratings import rate
+from .vocab import keyword_options
 from .votes import VoteError, aggregate, read_votes
 
 __all__ = [
@@ -244,9 +245,7 @@ def vote_quality(
     """Screen voters (:func:`vote_consistency`), optionally cap votes per voter first, and refit the board
     without the flagged voters. ``rate_options`` go to :func:`analysis.rate` for both boards (default
     ``{"ci": "sandwich"}``)."""
-    if rate_options is not None and not isinstance(rate_options, Mapping):
-        raise TypeError(f"rate_options must be a mapping of analysis.rate options, not {type(rate_options).__name__}")
-    board_options = {"ci": "sandwich", **(rate_options or {})}
+    board_options = {"ci": "sandwich", **keyword_options(rate_options, "rate_options", "analysis.rate")}
     votes = read_votes(battles)
     capped = 0
     if cap is not None:
