@@ -142,11 +142,16 @@ def csv_delimiter(path: Path) -> str:
     return best if counts[best] else ","
 
 
-def _csv_header(path: Path, sep: str) -> list[str]:
+def _csv_layout(path: Path, columns: Mapping[str, str] | None) -> tuple[str, list[str], dict[str, str], list[str]]:
+    """What both engines need before reading a CSV file: its delimiter, header, map to our names, and the columns
+    to read as text (the model and winner columns: ``"01"`` stays ``"01"``, ``"NA"`` is a model)."""
+    sep = csv_delimiter(path)
     try:
-        return list(pd.read_csv(path, sep=sep, nrows=0).columns)
+        names = list(pd.read_csv(path, sep=sep, nrows=0).columns)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+    mapping = _column_map(names, columns, str(path))
+    return sep, names, mapping, [n for n in names if mapping.get(n, n) in REQUIRED]
 
 
 def _column_map(names: Sequence[str], columns: Mapping[str, str] | None, where: str) -> dict[str, str]:
@@ -184,9 +189,10 @@ def _jsonl_error(path: Path, exc: Exception) -> VoteError:
     return VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}")
 
 
-def _read_parquet(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
+def _read_parquet(path: Path, columns: Mapping[str, str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
     """A Parquet file with its model and winner columns read as dictionaries (categoricals): millions of votes
-    carry a few hundred names, so the reader's rules then run on the names, not on every row."""
+    carry a few hundred names, so the reader's rules then run on the names, not on every row. Also its column
+    map."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -194,24 +200,21 @@ def _read_parquet(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame
     mapping = _column_map(schema.names, columns, str(path))
     text = [f.name for f in schema if mapping.get(f.name, f.name) in REQUIRED
             and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
-    return pq.read_table(path, read_dictionary=text).to_pandas()
+    return pq.read_table(path, read_dictionary=text).to_pandas(), mapping
 
 
 def _read_file(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
     """One vote file as a frame with our column names; model and winner columns kept as the text in the file."""
     kind = _kind(path)
+    mapping = None
     try:
         if kind == "csv":
-            sep = csv_delimiter(path)
-            names = _csv_header(path, sep)
-            mapping = _column_map(names, columns, str(path))
-            text_cols = [n for n in names if mapping.get(n, n) in REQUIRED]
-            # Model names are text: "01" stays "01" and "NA" is a model, not a missing value.
+            sep, names, mapping, text_cols = _csv_layout(path, columns)
             raw = pd.read_csv(path, sep=sep, dtype={c: str for c in text_cols}, keep_default_na=False,
                               na_values={c: [""] for c in text_cols} | {c: _PANDAS_NA for c in names
                                                                          if c not in text_cols})
         elif kind == "parquet":
-            raw = _read_parquet(path, columns)
+            raw, mapping = _read_parquet(path, columns)
         elif kind == "jsonl":
             try:
                 raw = pd.read_json(path, lines=True, dtype=False)
@@ -230,7 +233,9 @@ def _read_file(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
         raise
     except (ValueError, OSError, UnicodeDecodeError, ImportError) as exc:
         raise VoteError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
-    return raw.rename(columns=_column_map(raw.columns, columns, str(path)))
+    if mapping is None:  # JSON: the columns are known only once the file is parsed
+        mapping = _column_map(raw.columns, columns, str(path))
+    return raw.rename(columns=mapping)
 
 
 def _parts(source: Any, columns: Mapping[str, str] | None) -> list[tuple[str, pd.DataFrame]]:
@@ -577,11 +582,9 @@ def _duckdb_groups(con, path: Path, columns: Mapping[str, str] | None, by: list[
     kind = _kind(path)
     try:
         if kind == "csv":
-            sep = csv_delimiter(path)
-            names = _csv_header(path, sep)
-            mapping = _column_map(names, columns, str(path))
-            text = {n: "VARCHAR" for n in names if mapping.get(n, n) in REQUIRED}
-            rel = con.read_csv(str(path), sep=sep, header=True, dtype=text, quotechar='"', escapechar='"')
+            sep, _, mapping, text_cols = _csv_layout(path, columns)
+            rel = con.read_csv(str(path), sep=sep, header=True, dtype={c: "VARCHAR" for c in text_cols},
+                               quotechar='"', escapechar='"')
         elif kind == "parquet":
             rel = con.read_parquet(str(path))
             mapping = _column_map(rel.columns, columns, str(path))
