@@ -1116,6 +1116,29 @@ def _corr_label(row: Mapping[str, Any]) -> str:
     return f"{row.get('unit', '')}: {row.get('human', '')} ~ {row.get('metric', '')} ({row.get('method', '')}){group}"
 
 
+def _row_forest(ax: Axes | None, est: np.ndarray, lo: np.ndarray, hi: np.ndarray, labels: Sequence[str],
+                colour: Sequence[str], func: str, *, pad: float, min_height: float) -> Axes:
+    """One labelled row per estimate, top to bottom, with its interval and a line at zero (sized to the labels)."""
+    n = len(labels)
+    grow = _points() / 12.0
+    label_width = _text_inches(max((len(t) for t in labels), default=1), "ytick.labelsize")
+    row_height = max(0.22, 1.6 * _points("ytick.labelsize") / 72.0)
+    ax = _axes(ax, (4.0 * grow + label_width + pad, max(min_height, row_height * n + 1.0 * grow)))
+    y = np.arange(n)[::-1].astype(float)
+    has = np.isfinite(lo) & np.isfinite(hi)
+    if has.any():
+        ax.hlines(y[has], lo[has], hi[has], colors=[c for c, h in zip(colour, has, strict=True) if h],
+                  linewidth=mpl.rcParams["lines.linewidth"], gid=f"{func}-interval", zorder=2)
+    ax.scatter(est, y, c=colour, s=mpl.rcParams["lines.markersize"] ** 2, edgecolors="white", linewidths=0.5,
+               zorder=3, gid=f"{func}-point")
+    ax.set_yticks(y, labels=labels)
+    ax.set_ylim(-0.8, n - 0.2)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(False, axis="y")
+    ax.axvline(0.0, color="#999999", linewidth=0.8, zorder=1)
+    return ax
+
+
 def corr_forest(
     data: Any,
     *,
@@ -1164,22 +1187,7 @@ def corr_forest(
         colours = model_colors(levels)
     colour = [colours[g] for g in groups]
 
-    grow = _points() / 12.0
-    label_width = _text_inches(max((len(t) for t in labels), default=1), "ytick.labelsize")
-    row_height = max(0.22, 1.6 * _points("ytick.labelsize") / 72.0)
-    ax = _axes(ax, (4.0 * grow + label_width + 1.2, max(2.0, row_height * len(frame) + 1.0 * grow)))
-    y = np.arange(len(frame))[::-1].astype(float)
-    has = np.isfinite(lo) & np.isfinite(hi)
-    if has.any():
-        ax.hlines(y[has], lo[has], hi[has], colors=[c for c, h in zip(colour, has, strict=True) if h],
-                  linewidth=mpl.rcParams["lines.linewidth"], gid=f"{func}-interval", zorder=2)
-    ax.scatter(est, y, c=colour, s=mpl.rcParams["lines.markersize"] ** 2, edgecolors="white", linewidths=0.5,
-               zorder=3, gid=f"{func}-point")
-    ax.set_yticks(y, labels=labels)
-    ax.set_ylim(-0.8, len(frame) - 0.2)
-    ax.tick_params(axis="y", length=0)
-    ax.grid(False, axis="y")
-    ax.axvline(0.0, color="#999999", linewidth=0.8, zorder=1)
+    ax = _row_forest(ax, est, lo, hi, labels, colour, func, pad=1.2, min_height=2.0)
     methods = _text(frame, "method") if "method" in frame.columns else np.array([], dtype=object)
     units = _text(frame, "unit") if "unit" in frame.columns else np.array([], dtype=object)
     chance = bool(np.isin(methods, _CHANCE_HALF).any() or (units == "vote").any())
@@ -1223,22 +1231,7 @@ def coef_forest(
     colour = [colours[g] for g in groups]
     if hue is not None:
         labels = [f"{t} ({g})" if g != t else t for t, g in zip(labels, groups, strict=True)]
-    grow = _points() / 12.0
-    label_width = _text_inches(max((len(t) for t in labels), default=1), "ytick.labelsize")
-    row_height = max(0.22, 1.6 * _points("ytick.labelsize") / 72.0)
-    ax = _axes(ax, (4.0 * grow + label_width + 1.0, max(1.8, row_height * len(frame) + 1.0 * grow)))
-    y = np.arange(len(frame))[::-1].astype(float)
-    has = np.isfinite(lo) & np.isfinite(hi)
-    if has.any():
-        ax.hlines(y[has], lo[has], hi[has], colors=[c for c, h in zip(colour, has, strict=True) if h],
-                  linewidth=mpl.rcParams["lines.linewidth"], gid=f"{func}-interval", zorder=2)
-    ax.scatter(est, y, c=colour, s=mpl.rcParams["lines.markersize"] ** 2, edgecolors="white", linewidths=0.5,
-               zorder=3, gid=f"{func}-point")
-    ax.set_yticks(y, labels=labels)
-    ax.set_ylim(-0.8, len(frame) - 0.2)
-    ax.tick_params(axis="y", length=0)
-    ax.grid(False, axis="y")
-    ax.axvline(0.0, color="#999999", linewidth=0.8, zorder=1)
+    ax = _row_forest(ax, est, lo, hi, labels, colour, func, pad=1.0, min_height=1.8)
     ax.set_xlabel("Elo points per SD of the feature" if estimate == "elo" else _label(estimate))
     return ax
 
