@@ -36,3 +36,24 @@ def random_votes(n: int = 2000, k: int = 6, seed: int = 0, extra: bool = True) -
 @pytest.fixture
 def votes_df() -> pd.DataFrame:
     return random_votes()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a metrics test module: its networks are tiny, and under pytest-xdist (or on a
+    busy machine) several OpenMP threads per worker oversubscribe the cores and make small kernels up to 40x
+    slower; the subprocess runs use OMP_NUM_THREADS=1 too."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny random-weight networks in VBench's cache layout and file names (the real loading path, no download)."""
+    from analysis.metrics import synthetic
+
+    return synthetic.write_random_weights(tmp_path_factory.mktemp("vbench_cache"))

@@ -36,6 +36,9 @@ from analysis.metrics.runner import load_network
 from analysis.metrics.vbench import ALL_DIMENSIONS, aggregate_dimension
 from analysis.metrics.video import discover, read_frames
 
+# One intra-op torch thread per module (tests/conftest.py says why).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 ROOT = Path(__file__).resolve().parents[1]
 NET_DIMS = ["subject_consistency", "background_consistency", "aesthetic_quality"]
 ALL_SUPPORTED = ["temporal_flickering", "dynamic_degree", *NET_DIMS, "appearance_style"]
@@ -43,21 +46,6 @@ ALL_SUPPORTED = ["temporal_flickering", "dynamic_degree", *NET_DIMS, "appearance
 TINY_DINO = ViTConfig(patch=16, width=64, depth=2, heads=1, grid=14)
 TINY_CLIP_B = ViTConfig(patch=32, width=64, depth=1, heads=1, grid=7, out_dim=32)
 TINY_CLIP_L = ViTConfig(patch=14, width=64, depth=1, heads=1, grid=16, out_dim=48)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """One intra-op thread: these networks are tiny, and under pytest-xdist (or on a busy machine) several
-    OpenMP threads per worker oversubscribe the cores and make small kernels up to 40x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return syn.write_random_weights(tmp_path_factory.mktemp("vbench_cache"))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +63,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.
 
 
 @pytest.fixture(scope="module")
-def full_run(clips: tuple[Path, dict], cache: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def full_run(clips: tuple[Path, dict], random_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("run_full")
     frame = evaluate(
         clips[0],
@@ -83,7 +71,7 @@ def full_run(clips: tuple[Path, dict], cache: Path, tmp_path_factory: pytest.Tem
         out,
         device="cpu",
         batch_size=4,
-        cache_dir=cache,
+        cache_dir=random_weights,
         verify_weights=False,
         progress=False,
     )
@@ -310,13 +298,13 @@ def test_missing_weights_error_names_file_path_and_url(tmp_path: Path, monkeypat
     assert not (tmp_path / "nothing").exists()  # nothing fetched or created
 
 
-def test_checkpoints_load_strictly_from_cache(cache: Path) -> None:
-    dino = load_network("dino_vitb16", cache, verify=False)
+def test_checkpoints_load_strictly_from_cache(random_weights: Path) -> None:
+    dino = load_network("dino_vitb16", random_weights, verify=False)
     assert dino.cfg == TINY_DINO
     torch.manual_seed(0)
     assert torch.equal(dino.pos_embed, DinoViT(TINY_DINO).pos_embed)  # the saved weights, not a fresh init
-    assert load_network("clip_vitb32", cache, verify=False).cfg == TINY_CLIP_B
-    assert isinstance(load_network("clip_vitl14+laion_aesthetic", cache, verify=False), ClipAesthetic)
+    assert load_network("clip_vitb32", random_weights, verify=False).cfg == TINY_CLIP_B
+    assert isinstance(load_network("clip_vitl14+laion_aesthetic", random_weights, verify=False), ClipAesthetic)
 
 
 def test_runner_output_is_the_single_frame_pass() -> None:
@@ -383,7 +371,7 @@ def _vbench_consistency(feats: list[torch.Tensor]) -> tuple[float, int]:
     return total, len(feats) - 1
 
 
-def _expected_network_scores(path: str, cache: Path) -> dict[str, float]:
+def _expected_network_scores(path: str, random_weights: Path) -> dict[str, float]:
     frames = torch.from_numpy(read_frames(path)).permute(0, 3, 1, 2)
     mean_in = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std_in = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -394,8 +382,9 @@ def _expected_network_scores(path: str, cache: Path) -> dict[str, float]:
     h, w = clip_in.shape[-2:]
     top, left = int(round((h - 224) / 2)), int(round((w - 224) / 2))
     clip_in = (clip_in[..., top : top + 224, left : left + 224] - mean_c) / std_c
-    dino, clip_b = load_network("dino_vitb16", cache, verify=False), load_network("clip_vitb32", cache, verify=False)
-    aes = load_network("clip_vitl14+laion_aesthetic", cache, verify=False)
+    dino = load_network("dino_vitb16", random_weights, verify=False)
+    clip_b = load_network("clip_vitb32", random_weights, verify=False)
+    aes = load_network("clip_vitl14+laion_aesthetic", random_weights, verify=False)
     with torch.no_grad():  # one frame at a time, as VBench feeds DINO
         sub = _vbench_consistency([dino(f[None]) for f in dino_in])
         bg = _vbench_consistency([clip_b(f[None]) for f in clip_in])
@@ -407,11 +396,12 @@ def _expected_network_scores(path: str, cache: Path) -> dict[str, float]:
     }
 
 
-def test_network_dimensions_match_vbench_loop(full_run: pd.DataFrame, clips: tuple[Path, dict], cache: Path) -> None:
+def test_network_dimensions_match_vbench_loop(full_run: pd.DataFrame, clips: tuple[Path, dict],
+                                              random_weights: Path) -> None:
     for path, clip in clips[1].items():
         if len(clip) < 2:
             continue
-        expected = _expected_network_scores(path, cache)
+        expected = _expected_network_scores(path, random_weights)
         for dim, value in expected.items():
             assert _score(full_run, path, dim) == pytest.approx(value, abs=1e-6), (path, dim)
     static = next(p for p in clips[1] if "calm lake" in p)
@@ -469,7 +459,7 @@ def test_outputs_and_fault_statuses(full_run: pd.DataFrame, clips: tuple[Path, d
 
 
 def test_rerun_identical_and_chunking_invariant(
-    full_run: pd.DataFrame, clips: tuple[Path, dict], cache: Path, tmp_path: Path
+    full_run: pd.DataFrame, clips: tuple[Path, dict], random_weights: Path, tmp_path: Path
 ) -> None:
     # Small chunks (a long video's path) and another batch size give bit-identical scores.
     again = evaluate(
@@ -479,7 +469,7 @@ def test_rerun_identical_and_chunking_invariant(
         device="auto",
         batch_size=4,
         chunk_frames=3,
-        cache_dir=cache,
+        cache_dir=random_weights,
         verify_weights=False,
         progress=False,
     )
@@ -487,9 +477,9 @@ def test_rerun_identical_and_chunking_invariant(
     assert (tmp_path / "scores.csv").read_bytes() == (full_run.attrs["out"] / "scores.csv").read_bytes()
 
 
-def test_frames_reach_the_network_in_bounded_batches(clips: tuple[Path, dict], cache: Path) -> None:
+def test_frames_reach_the_network_in_bounded_batches(clips: tuple[Path, dict], random_weights: Path) -> None:
     seen: list[int] = []
-    dino = load_network("dino_vitb16", cache, verify=False)
+    dino = load_network("dino_vitb16", random_weights, verify=False)
     dino.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[0]))
     evaluate(
         clips[0],
@@ -508,7 +498,7 @@ class _Interrupt(Exception):
 
 
 def test_interrupted_run_resumes_to_identical_scores(
-    full_run: pd.DataFrame, clips: tuple[Path, dict], cache: Path, tmp_path: Path
+    full_run: pd.DataFrame, clips: tuple[Path, dict], random_weights: Path, tmp_path: Path
 ) -> None:
     done: list[str] = []
 
@@ -525,7 +515,7 @@ def test_interrupted_run_resumes_to_identical_scores(
             tmp_path,
             device="cpu",
             batch_size=4,
-            cache_dir=cache,
+            cache_dir=random_weights,
             verify_weights=False,
             progress=False,
             on_video_done=crash_after_three,
@@ -542,7 +532,7 @@ def test_interrupted_run_resumes_to_identical_scores(
         tmp_path,
         device="cpu",
         batch_size=4,
-        cache_dir=cache,
+        cache_dir=random_weights,
         verify_weights=False,
         progress=False,
         resume=True,
@@ -788,7 +778,7 @@ def test_openai_style_torchscript_checkpoint_loads(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("batch_size", "threads", "chunk"), [(1, 1, 32), (16, 1, 5), (4, 2, 32), (16, 2, 3)])
 def test_scores_do_not_depend_on_batch_size_threads_or_chunks(
-    full_run: pd.DataFrame, clips: tuple[Path, dict], cache: Path, batch_size: int, threads: int, chunk: int
+    full_run: pd.DataFrame, clips: tuple[Path, dict], random_weights: Path, batch_size: int, threads: int, chunk: int
 ) -> None:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -799,7 +789,7 @@ def test_scores_do_not_depend_on_batch_size_threads_or_chunks(
             device="cpu",
             batch_size=batch_size,
             chunk_frames=chunk,
-            cache_dir=cache,
+            cache_dir=random_weights,
             verify_weights=False,
             progress=False,
         )
@@ -811,10 +801,10 @@ def test_scores_do_not_depend_on_batch_size_threads_or_chunks(
 
 
 def test_killed_at_any_video_resumes_to_identical_scores(
-    full_run: pd.DataFrame, clips: tuple[Path, dict], cache: Path, tmp_path: Path
+    full_run: pd.DataFrame, clips: tuple[Path, dict], random_weights: Path, tmp_path: Path
 ) -> None:
     dims = ALL_SUPPORTED + ["motion_smoothness"]
-    opts = {"device": "cpu", "cache_dir": cache, "verify_weights": False, "progress": False}
+    opts = {"device": "cpu", "cache_dir": random_weights, "verify_weights": False, "progress": False}
     n = len(discover(clips[0]))
     for stop in range(1, n):
         out = tmp_path / f"stop{stop}"
@@ -864,16 +854,17 @@ def _vbench_i2v_subject(image: Path, frames: np.ndarray, dino: torch.nn.Module) 
     return 0.4 * max(conform) + 0.3 * float(np.mean(consec)) + 0.3 * min(consec)
 
 
-def test_i2v_subject_follows_vbench_and_needs_its_image(cache: Path, tmp_path: Path) -> None:
+def test_i2v_subject_follows_vbench_and_needs_its_image(random_weights: Path, tmp_path: Path) -> None:
     from PIL import Image
 
     clip = syn.moving_clip(5, 48, 80, speed=3, seed=8)
     with_image = syn.write_video(tmp_path / "m" / "a cat-0", clip)
     Image.fromarray(clip[0]).resize((60, 50)).save(with_image.with_suffix(".png"))
     without = syn.write_video(tmp_path / "m" / "a dog-0", clip)
-    frame = evaluate(tmp_path, ["i2v_subject"], device="cpu", cache_dir=cache, verify_weights=False, progress=False)
+    frame = evaluate(tmp_path, ["i2v_subject"], device="cpu", cache_dir=random_weights, verify_weights=False,
+                     progress=False)
     rows = frame.set_index(frame.video.map(lambda v: Path(v).stem))
-    dino = load_network("dino_vitb16", cache, verify=False)
+    dino = load_network("dino_vitb16", random_weights, verify=False)
     expected = _vbench_i2v_subject(with_image.with_suffix(".png"), read_frames(str(with_image)), dino)
     assert rows.loc["a cat-0", "status"] == "ok"
     assert rows.loc["a cat-0", "score"] == pytest.approx(expected, abs=1e-6)
@@ -883,5 +874,6 @@ def test_i2v_subject_follows_vbench_and_needs_its_image(cache: Path, tmp_path: P
     pd.DataFrame({"video": [str(without)], "model": ["m"], "image": [str(with_image.with_suffix(".png"))]}).to_csv(
         manifest, index=False
     )
-    again = evaluate(manifest, ["i2v_subject"], device="cpu", cache_dir=cache, verify_weights=False, progress=False)
+    again = evaluate(manifest, ["i2v_subject"], device="cpu", cache_dir=random_weights, verify_weights=False,
+                     progress=False)
     assert again.score.iloc[0] == rows.loc["a cat-0", "score"]  # same frames, same image

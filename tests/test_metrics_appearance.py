@@ -24,21 +24,11 @@ from analysis.metrics.runner import load_network
 from analysis.metrics.video import read_frames
 from analysis.metrics.weights import WEIGHT_FILES, check_file, weight_path
 
+# One intra-op torch thread per module (tests/conftest.py says why).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CLIP_MEAN = torch.tensor((0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
 CLIP_STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return syn.write_random_weights(tmp_path_factory.mktemp("vbench_cache"))
 
 
 def _byte_id(ch: str, end: bool = False) -> int:
@@ -157,7 +147,7 @@ def _pil_clip_input(frame: np.ndarray) -> torch.Tensor:
     return (x - CLIP_MEAN) / CLIP_STD
 
 
-def test_appearance_style_matches_vbench_loop(cache: Path, tmp_path: Path) -> None:
+def test_appearance_style_matches_vbench_loop(random_weights: Path, tmp_path: Path) -> None:
     clips = {
         "motion/a running dog, oil painting-0": syn.moving_clip(6, 64, 96, speed=5, seed=1),
         "motion/the calm lake-0": syn.flicker_clip(4, 80, 60, amplitude=20, seed=2),
@@ -165,11 +155,11 @@ def test_appearance_style_matches_vbench_loop(cache: Path, tmp_path: Path) -> No
     }
     paths = [str(syn.write_video(tmp_path / name, clip)) for name, clip in clips.items()]
     frame = evaluate(
-        tmp_path, ["appearance_style"], device="cpu", cache_dir=cache, verify_weights=False, progress=False
+        tmp_path, ["appearance_style"], device="cpu", cache_dir=random_weights, verify_weights=False, progress=False
     )
     assert (frame.status == "ok").all(), frame
-    model = load_network("clip_vitb32+text", cache, verify=False)
-    sd = torch.load(cache / "clip_model" / "ViT-B-32.pt", weights_only=True)
+    model = load_network("clip_vitb32+text", random_weights, verify=False)
+    sd = torch.load(random_weights / "clip_model" / "ViT-B-32.pt", weights_only=True)
     scale = float(sd["logit_scale"].exp())
     records = frame.attrs["records"]
     sims_all = []
@@ -193,7 +183,7 @@ def test_appearance_style_matches_vbench_loop(cache: Path, tmp_path: Path) -> No
     assert abs(float(np.mean(sims_all)) - float(frame.score.mean())) > 1e-9
 
 
-def test_appearance_style_without_prompt_or_too_long_fails_that_video(cache: Path, tmp_path: Path) -> None:
+def test_appearance_style_without_prompt_or_too_long_fails_that_video(random_weights: Path, tmp_path: Path) -> None:
     clip = syn.static_clip(3, 48, 64)
     ok = syn.write_video(tmp_path / "a calm lake-0", clip)
     unnamed = syn.write_video(tmp_path / "untitled-0", clip)
@@ -204,7 +194,7 @@ def test_appearance_style_without_prompt_or_too_long_fails_that_video(cache: Pat
         manifest, index=False
     )
     frame = evaluate(
-        manifest, ["appearance_style"], device="cpu", cache_dir=cache, verify_weights=False, progress=False
+        manifest, ["appearance_style"], device="cpu", cache_dir=random_weights, verify_weights=False, progress=False
     )
     rows = {Path(v).name: (s, e) for v, s, e in zip(frame.video, frame.status, frame.error, strict=True)}
     assert rows[ok.name][0] == "failed" and "no prompt" in rows[ok.name][1]

@@ -21,20 +21,10 @@ from analysis.metrics import synthetic as syn
 from analysis.metrics.__main__ import main
 from analysis.metrics.weights import WEIGHT_FILES, check_file, weight_path
 
+# One intra-op torch thread per module (tests/conftest.py says why).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DIMS = "temporal_flickering,subject_consistency,background_consistency"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return syn.write_random_weights(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +76,10 @@ def test_unknown_dimension(bad_videos: Path, tmp_path: Path, capsys: pytest.Capt
 
 
 def test_bad_videos_are_recorded_and_the_others_scored(
-    bad_videos: Path, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bad_videos: Path, random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [str(bad_videos), "--out", str(tmp_path), "--device", "cpu", "--dimensions", DIMS, "--no-progress"]
-    code, out, err = _run(capsys, *args, "--cache-dir", str(cache), "--no-verify-weights")
+    code, out, err = _run(capsys, *args, "--cache-dir", str(random_weights), "--no-verify-weights")
     assert code == 0, err
     scores = pd.read_csv(tmp_path / "scores.csv", keep_default_na=False)
     status = {
@@ -110,12 +100,12 @@ def test_bad_videos_are_recorded_and_the_others_scored(
 
 
 def test_missing_and_wrong_checksum_weights_fail_their_dimension_only(
-    bad_videos: Path, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bad_videos: Path, random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     partial = tmp_path / "cache"
     (partial / "clip_model").mkdir(parents=True)
     # DINO absent; a CLIP file of the right name whose SHA-256 is not OpenAI's
-    (partial / "clip_model" / "ViT-B-32.pt").write_bytes((cache / "clip_model" / "ViT-B-32.pt").read_bytes())
+    (partial / "clip_model" / "ViT-B-32.pt").write_bytes((random_weights / "clip_model" / "ViT-B-32.pt").read_bytes())
     out = tmp_path / "o"
     code, _, err = _run(
         capsys,
@@ -147,7 +137,7 @@ def test_missing_and_wrong_checksum_weights_fail_their_dimension_only(
 
 
 def test_output_lock_names_its_holder_and_stale_locks_are_taken_over(
-    bad_videos: Path, cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bad_videos: Path, random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [
         str(bad_videos / "m" / "good-0.mkv"),
@@ -202,14 +192,15 @@ def test_outputs_follow_the_umask(bad_videos: Path, tmp_path: Path, capsys: pyte
 
 
 def test_weights_lists_paths_sizes_checksums_and_status(
-    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    random_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = _run(
-        capsys, "weights", "--dimensions", "subject_consistency,background_consistency", "--cache-dir", str(cache)
+        capsys, "weights", "--dimensions", "subject_consistency,background_consistency", "--cache-dir",
+        str(random_weights),
     )
     assert code == 2  # the random CLIP file is not OpenAI's
     assert "wrong-checksum" in out and "unverified" in out  # DINO has no published SHA-256: said, not guessed
-    assert str(cache / "clip_model" / "ViT-B-32.pt") in out
+    assert str(random_weights / "clip_model" / "ViT-B-32.pt") in out
     assert "published: unknown" in out and "published: 40d36571" in out
     assert "error: clip_vitb32: wrong-checksum" in err
     code, out, err = _run(capsys, "weights", "--dimensions", "aesthetic_quality", "--cache-dir", str(tmp_path))

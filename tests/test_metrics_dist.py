@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from analysis.metrics import evaluate
 from analysis.metrics import synthetic as syn
 from analysis.metrics.__main__ import main
+
+# One intra-op torch thread per module (tests/conftest.py says why).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = (
@@ -57,7 +59,7 @@ def _cli(videos: Path, out: Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory, one_thread: object) -> tuple[Path, Path, Path]:
+def setup(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: object) -> tuple[Path, Path, Path]:
     """Weights, videos, and a 1-process, 1-thread reference run."""
     cache = syn.write_random_weights(tmp_path_factory.mktemp("cache"))
     videos = tmp_path_factory.mktemp("videos")
@@ -70,15 +72,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory, one_thread: object) -> tuple
         videos, DIMS, reference, device="cpu", batch_size=4, cache_dir=cache, progress=False, verify_weights=False
     )
     return cache, videos, reference
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """The subprocesses' setting (OMP_NUM_THREADS=1), also for the in-process runs of this module."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_torchrun_two_ranks_equal_one_process(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:
