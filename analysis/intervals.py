@@ -33,7 +33,7 @@ import scipy.sparse
 from numpy.typing import NDArray
 
 from . import bt
-from .bt import BTFit, PairTable, cell_derivatives, info_matrix, single_threaded_blas
+from .bt import BTFit, PairTable, cell_derivatives, centred_covariance, info_matrix, single_threaded_blas
 from .devices import resolve_device
 
 FloatArray = NDArray[np.float64]
@@ -387,10 +387,7 @@ def covariance(fit: BTFit, kind: str = "sandwich", *,
         cov = h_inv @ meat @ h_inv
     else:
         raise ValueError(f"kind must be 'sandwich' or 'model', not {kind!r}")
-    # Move theta to the mean-zero gauge: theta_c = C theta with C = I - 11'/K.
-    c = np.eye(p)
-    c[:k, :k] -= 1.0 / k
-    return c @ cov @ c.T
+    return centred_covariance(cov, k)
 
 
 def _cluster_meat(fit: BTFit, mat: scipy.sparse.csr_matrix, s_d: FloatArray, s_t: FloatArray) -> FloatArray:

@@ -46,6 +46,14 @@ Matrix = FloatArray | scipy.sparse.csr_matrix  # dense up to _DENSE_MAX paramete
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+
+def centred_covariance(cov: FloatArray, k: int) -> FloatArray:
+    """A parameter covariance moved to the mean-zero gauge of the first ``k`` (rating) parameters:
+    theta_c = C theta with C = I - 11'/k on those, identity on the rest (tie, position, covariates)."""
+    c = np.eye(cov.shape[0])
+    c[:k, :k] -= 1.0 / k
+    return c @ cov @ c.T
+
 class FitError(ValueError):
     """Raised when the data cannot identify the ratings (disconnected graph, perfect records, ...)."""
 

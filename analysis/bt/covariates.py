@@ -46,7 +46,16 @@ import scipy.linalg
 from scipy.special import expit, log_expit
 
 from ..accel import get_num_threads, njit, prange, splitmix64
-from .core import TIE_RULES, FitError, PairTable, cell_derivatives, check_identifiable, fit_bt, single_threaded_blas
+from .core import (
+    TIE_RULES,
+    FitError,
+    PairTable,
+    cell_derivatives,
+    centred_covariance,
+    check_identifiable,
+    fit_bt,
+    single_threaded_blas,
+)
 
 EXACT_BUDGET = 3e7  # resamples x cells refitted exactly by refit="auto" (~2-3 s); beyond, one-step
 
@@ -1048,9 +1057,7 @@ def covariance(fit: CovariateFit, kind: str = "sandwich", *, cluster: bool = Fal
         cov = h_inv @ meat @ h_inv
     else:
         raise ValueError(f"kind must be 'sandwich' or 'model', not {kind!r}")
-    c = np.eye(p)
-    c[:k, :k] -= 1.0 / k
-    return c @ cov @ c.T
+    return centred_covariance(cov, k)
 
 
 # ---------------------------------------------------------------------------------------------- bootstrap
