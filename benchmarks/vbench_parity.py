@@ -116,29 +116,29 @@ def setup(venv: Path) -> None:
 # ------------------------------------------------------------------------------------------- worker (side)
 
 
-def _worker_weights(cache: Path, torch_home: Path, dino_repo: Path, profile: str, seed: int) -> None:
-    import copy
+def _dino(dino_repo: Path, profile: str):
+    """DINO's own VisionTransformer (ViT-B/16's settings) at the profile's width, from the dino checkout."""
     from functools import partial
 
-    import torch
-    from clip.model import CLIP
     from torch import nn
 
     sys.path.insert(0, str(dino_repo))
     import vision_transformer as vits
 
-    torch.manual_seed(seed)
     width, depth, heads = DINO_SHAPES[profile]
-    dino = vits.VisionTransformer(
-        patch_size=16,
-        embed_dim=width,
-        depth=depth,
-        num_heads=heads,
-        mlp_ratio=4,
-        qkv_bias=True,
-        norm_layer=partial(nn.LayerNorm, eps=1e-6),
-        num_classes=0,
-    )
+    return vits.VisionTransformer(patch_size=16, embed_dim=width, depth=depth, num_heads=heads, mlp_ratio=4,
+                                  qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), num_classes=0)
+
+
+def _worker_weights(cache: Path, torch_home: Path, dino_repo: Path, profile: str, seed: int) -> None:
+    import copy
+
+    import torch
+    from clip.model import CLIP
+    from torch import nn
+
+    torch.manual_seed(seed)
+    dino = _dino(dino_repo, profile)
     # DINO's init leaves biases at 0 and LayerNorms at 1: perturb them so every parameter matters.
     with torch.no_grad():
         for name, p in dino.named_parameters():
@@ -218,24 +218,7 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
             path=str(cache / "dino_model" / "dino_vitbase16_pretrain.pth"),
         ).to(device)
     else:  # DINO's hubconf builds only ViT-B; same class and loading, smaller width
-        from functools import partial
-
-        from torch import nn
-
-        sys.path.insert(0, str(dino_repo))
-        import vision_transformer as vits
-
-        width, depth, heads = DINO_SHAPES[profile]
-        dino = vits.VisionTransformer(
-            patch_size=16,
-            embed_dim=width,
-            depth=depth,
-            num_heads=heads,
-            mlp_ratio=4,
-            qkv_bias=True,
-            norm_layer=partial(nn.LayerNorm, eps=1e-6),
-            num_classes=0,
-        )
+        dino = _dino(dino_repo, profile)
         dino.load_state_dict(torch.load(cache / "dino_model" / "dino_vitbase16_pretrain.pth", map_location="cpu"))
     dino.eval()
     record("subject_consistency", lambda: subject_consistency(dino, videos, device, False))
