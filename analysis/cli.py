@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -140,27 +140,40 @@ def _metrics(args: argparse.Namespace) -> int:
     return metrics_main(rest)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m analysis`` parser with every subcommand."""
-    from .correlation import add_correlate_parser
+def _add_reproduce(sub: Any) -> None:
     from .reproduce import add_reproduce_parser
 
+    add_reproduce_parser(sub)
+
+
+def _add_correlate(sub: Any) -> None:
+    from .correlation import add_correlate_parser
+
+    add_correlate_parser(sub)
+
+
+# Subcommand -> the function that adds it; each imports its module only when its subcommand is built.
+SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
+    "leaderboard": _add_leaderboard, "reproduce": _add_reproduce, "correlate": _add_correlate,
+    "metrics": _add_metrics, "demo": _add_demo, "datasets": _add_datasets,
+}
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``python -m analysis`` parser with ``commands`` (default: every subcommand, as help lists them)."""
     parser = _Parser(prog="python -m analysis", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    _add_leaderboard(sub)
-    add_reproduce_parser(sub)
-    add_correlate_parser(sub)
-    _add_metrics(sub)
-    _add_demo(sub)
-    _add_datasets(sub)
+    for name in commands or SUBCOMMANDS:
+        SUBCOMMANDS[name](sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; bad input returns 2 with a one-line reason on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    # Only the subcommand asked for is built: `leaderboard` need not import the correlation or report modules.
+    parser = build_parser([argv[0]] if argv and argv[0] in SUBCOMMANDS else None)
     if not argv:
         parser.print_help()
         return 0
