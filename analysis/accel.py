@@ -20,14 +20,13 @@ import numpy as np
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: SplitMix64's counter increment
-_GOLDEN = GOLDEN
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def _mix(z):
     # SplitMix64's output function (Steele, Lea and Flood 2014); wrapping uint64 arithmetic is intended.
-    z = z + _GOLDEN
+    z = z + GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))

@@ -51,11 +51,8 @@ from .votes import (
     OUTCOMES,
     aggregate,
     expand_counts,
-    is_counts,
     looks_like_path,
-    merge_duplicate_cells,
     read_votes,
-    validate_counts,
 )
 
 __all__ = [
@@ -1202,11 +1199,9 @@ def as_counts(data: Any, **kwargs: Any) -> pd.DataFrame:
     Paths and frames go through :func:`analysis.votes.aggregate` (the one reader; ``kwargs`` such as ``by=``,
     ``columns=``, ``allow_self=`` are passed on); a name that is not a path is looked up in :data:`DATASETS`.
     """
-    if isinstance(data, pd.DataFrame) and is_counts(data):
-        return merge_duplicate_cells(validate_counts(data))
     if isinstance(data, str) and not looks_like_path(data):
         return load(data, form="counts")
-    return aggregate(data, **kwargs)
+    return aggregate(data, **kwargs)  # counts given as such are validated (and duplicate cells merged) there
 
 
 def provenance(published: pd.DataFrame, *, model: str = "model") -> pd.DataFrame:
