@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DIMS = [
+CORE_DIMS = [
     "temporal_flickering",
     "subject_consistency",
     "background_consistency",
@@ -53,6 +53,7 @@ DIMS = [
     "i2v_subject",
     "appearance_style",
 ]
+CORE_CACHE_DIRS = ["dino_model", "clip_model", "aesthetic_model"]  # raft_model (20 MB) stays out of the fixture
 SIDE_PACKAGES = [
     "vbench==0.1.5",
     "openai-clip==1.0.1",
@@ -80,6 +81,39 @@ CLIP_SHAPES = {
     "tiny": {"ViT-B-32": (32, 64, 1, 32, 64, 1, 0, 77), "ViT-L-14": (768, 64, 1, 14, 64, 1, 64, 8)},
 }
 VOCAB = "clip_model/bpe_simple_vocab_16e6.txt.gz"
+
+
+def plugins() -> list:
+    """Per-dimension parity modules ``benchmarks/vbench_parity_<name>.py``, in name order.
+
+    Each module is importable in both environments (VBench imported only inside its functions) and defines:
+    ``DIMS`` (dimension names it compares), ``SIDE_PACKAGES`` (pip specs installed ``--no-deps`` into the side
+    venv), ``SIDE_DEPS`` (pip specs installed with their dependencies), ``CACHE_DIRS`` (cache sub-folders of its
+    weights, copied into the fixture), ``weights(cache, profile, seed)`` (side venv: seeded random weights in
+    VBench's formats and file names under ``cache``; seeds its own generator) and
+    ``scorers(cache, profile, videos, device)`` (side venv: ``{dimension: callable}``, each callable running
+    VBench's own function and returning its ``(aggregate, [{"video_path": ..., "video_results": ...}, ...])``).
+    """
+    import importlib.util
+
+    found = []
+    for path in sorted(Path(__file__).resolve().parent.glob("vbench_parity_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.append(module)
+    return found
+
+
+def all_dims() -> list[str]:
+    return CORE_DIMS + [d for p in plugins() for d in p.DIMS]
+
+
+def wanted_dims() -> set[str]:
+    """The dimensions a worker call is for (``VBPARITY_DIMS``, default all)."""
+    return set(os.environ.get("VBPARITY_DIMS", ",".join(all_dims())).split(","))
+
+
 DINO_SHAPES = {"full": (768, 12, 12), "tiny": (64, 2, 1)}  # width, depth, heads
 
 
@@ -93,8 +127,10 @@ def setup(venv: Path) -> None:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(py), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "torch==2.13.0"], check=True)  # the CPU wheel on local disk
-    subprocess.run([*pip, "--no-deps", *SIDE_PACKAGES], check=True)
-    subprocess.run([*pip, *SIDE_DEPS], check=True)
+    extra = [x for p in plugins() for x in p.SIDE_PACKAGES]
+    deps = [x for p in plugins() for x in p.SIDE_DEPS]
+    subprocess.run([*pip, "--no-deps", *SIDE_PACKAGES, *extra], check=True)
+    subprocess.run([*pip, *SIDE_DEPS, *deps], check=True)
     site = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
@@ -126,11 +162,28 @@ def _dino(dino_repo: Path, profile: str):
     import vision_transformer as vits
 
     width, depth, heads = DINO_SHAPES[profile]
-    return vits.VisionTransformer(patch_size=16, embed_dim=width, depth=depth, num_heads=heads, mlp_ratio=4,
-                                  qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), num_classes=0)
+    return vits.VisionTransformer(
+        patch_size=16,
+        embed_dim=width,
+        depth=depth,
+        num_heads=heads,
+        mlp_ratio=4,
+        qkv_bias=True,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        num_classes=0,
+    )
 
 
 def _worker_weights(cache: Path, torch_home: Path, dino_repo: Path, profile: str, seed: int) -> None:
+    wanted = wanted_dims()
+    if wanted & set(CORE_DIMS):
+        _core_weights(cache, torch_home, dino_repo, profile, seed)
+    for plugin in plugins():
+        if wanted & set(plugin.DIMS):
+            plugin.weights(cache, profile, seed)
+
+
+def _core_weights(cache: Path, torch_home: Path, dino_repo: Path, profile: str, seed: int) -> None:
     import copy
 
     import torch
@@ -196,7 +249,7 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
 
     device = torch.device("cpu")
     results, seconds = {}, {}
-    wanted = set(os.environ.get("VBPARITY_DIMS", ",".join(DIMS)).split(","))
+    wanted = wanted_dims()
 
     def record(dim: str, fn: object) -> None:
         if dim not in wanted:
@@ -210,7 +263,13 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
         }
 
     record("temporal_flickering", lambda: temporal_flickering(videos))
-    if profile == "full":  # exactly VBench's local-mode loading (init_submodules)
+    for plugin in plugins():
+        if wanted & set(plugin.DIMS):
+            for dim, fn in plugin.scorers(cache, profile, videos, device).items():
+                record(dim, fn)
+    if not wanted & {"subject_consistency", "i2v_subject"}:
+        dino = None
+    elif profile == "full":  # exactly VBench's local-mode loading (init_submodules)
         dino = torch.hub.load(
             repo_or_dir=str(dino_repo),
             source="local",
@@ -220,7 +279,8 @@ def _worker_score(cache: Path, dino_repo: Path, profile: str, videos: list[str],
     else:  # DINO's hubconf builds only ViT-B; same class and loading, smaller width
         dino = _dino(dino_repo, profile)
         dino.load_state_dict(torch.load(cache / "dino_model" / "dino_vitbase16_pretrain.pth", map_location="cpu"))
-    dino.eval()
+    if dino is not None:
+        dino.eval()
     record("subject_consistency", lambda: subject_consistency(dino, videos, device, False))
     if "background_consistency" in wanted:
         clip_b, preprocess = clip.load(str(cache / "clip_model" / "ViT-B-32.pt"), device=device)
@@ -394,11 +454,20 @@ def run(args: argparse.Namespace) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, VBENCH_CACHE_DIR=str(cache), TORCH_HOME=str(torch_home), OMP_NUM_THREADS=str(args.threads))
     me = str(Path(__file__).resolve())
-    dims = args.dims.split(",") if args.dims else DIMS
-    if set(dims) - set(DIMS):
-        print(f"error: unknown --dims {sorted(set(dims) - set(DIMS))}; known: {','.join(DIMS)}", file=sys.stderr)
+    known = all_dims()
+    dims = args.dims.split(",") if args.dims else known
+    if set(dims) - set(known):
+        print(f"error: unknown --dims {sorted(set(dims) - set(known))}; known: {','.join(known)}", file=sys.stderr)
         return 2
-    videos = make_clips(work, args.frames, noise=not args.fixture, keep=args.reuse)
+    fixture_clips = sorted(Path(args.fixture).glob("*.mp4")) if args.fixture else []
+    if fixture_clips:  # a fixture's reference numbers are for its committed clips: score those, not new ones
+        (work / "clips").mkdir(parents=True, exist_ok=True)
+        for clip in fixture_clips:
+            for src in (clip, clip.with_suffix(".png")):
+                shutil.copy(src, work / "clips" / src.name)
+        videos = [str(work / "clips" / c.name) for c in fixture_clips]
+    else:
+        videos = make_clips(work, args.frames, noise=not args.fixture, keep=args.reuse)
     frames = {v: len(read_frames(v)) for v in videos}
     ref_path = work / "vbench.json"
     # CLIP's tokenizer vocabulary, read by both sides: for the full profile the copy of OpenAI's file shipped in the
@@ -410,25 +479,19 @@ def run(args: argparse.Namespace) -> int:
 
         syn.write_vocabulary(cache / VOCAB)
     score = [str(py), me, "_worker", "score", str(cache), args.dino_repo, args.profile]
-    if not (args.reuse and ref_path.exists()):  # --reuse: keep the weights and VBench's numbers of a previous run
-        subprocess.run(
-            [str(py), me, "_worker", "weights", str(cache), str(torch_home), args.dino_repo, args.profile],
-            env=env,
-            check=True,
-        )
-        subprocess.run([*score, str(ref_path), *videos], env=env, check=True, cwd=work)
-    else:  # dimensions added since the previous run: VBench scores only those, merged in
-        ref = json.loads(ref_path.read_text())
-        missing = [d for d in DIMS if d not in ref["results"]]
-        if missing:
-            extra = work / "vbench-extra.json"
-            subprocess.run(
-                [*score, str(extra), *videos], env=dict(env, VBPARITY_DIMS=",".join(missing)), check=True, cwd=work
-            )
-            more = json.loads(extra.read_text())
-            ref["results"].update(more["results"])
-            ref["seconds"].update(more["seconds"])
-            ref_path.write_text(json.dumps(ref, indent=1))
+    weights = [str(py), me, "_worker", "weights", str(cache), str(torch_home), args.dino_repo, args.profile]
+    ref = json.loads(ref_path.read_text()) if args.reuse and ref_path.exists() else {"results": {}, "seconds": {}}
+    # --reuse keeps a previous run's weights and VBench numbers: only dimensions it lacks are made and scored
+    missing = [d for d in dims if d not in ref["results"]]
+    if missing:
+        side_env = dict(env, VBPARITY_DIMS=",".join(missing))
+        subprocess.run(weights, env=side_env, check=True)
+        extra = work / "vbench-extra.json"
+        subprocess.run([*score, str(extra), *videos], env=side_env, check=True, cwd=work)
+        more = json.loads(extra.read_text())
+        ref["results"].update(more["results"])
+        ref["seconds"].update(more["seconds"])
+        ref_path.write_text(json.dumps(ref, indent=1))
     ref = json.loads(ref_path.read_text())
     torch.set_num_threads(args.threads)
     got, seconds = ours(videos, cache, dims)
@@ -443,28 +506,36 @@ def run(args: argparse.Namespace) -> int:
     print(f"worst per-video |diff|: {worst:.2e} (target <= 1e-6)")
     (work / "parity.json").write_text(json.dumps({"vbench": ref, "ours": got, "ours_seconds": seconds}, indent=1))
     if args.fixture:
-        write_fixture(Path(args.fixture), work, videos, ref["results"])
+        write_fixture(Path(args.fixture), work, videos, ref["results"], dims)
     return 0 if worst <= 1e-6 else 1
 
 
-def write_fixture(folder: Path, work: Path, videos: list[str], ref: dict) -> None:
-    """Clips, the tiny weights in VBench's formats and VBench's numbers, for tests/test_metrics_parity.py."""
+def write_fixture(folder: Path, work: Path, videos: list[str], ref: dict, dims: list[str]) -> None:
+    """Clips, the tiny weights in VBench's formats and VBench's numbers, for tests/test_metrics_parity.py.
+
+    Only ``dims`` are written: their weights' cache folders are copied and their numbers merged into the
+    fixture's ``vbench_reference.json``, so one dimension can be added without remaking the others.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     for v in videos:
-        shutil.copy(v, folder / Path(v).name)
-        shutil.copy(Path(v).with_suffix(".png"), folder / Path(v).with_suffix(".png").name)  # i2v images
-    # RAFT-large (20 MB) stays out: dynamic_degree is not in the frozen slice
-    shutil.copytree(work / "cache", folder / "cache", dirs_exist_ok=True, ignore=shutil.ignore_patterns("raft_model"))
-    rel = {
-        dim: {"aggregate": r["aggregate"], "videos": {Path(v).name: s for v, s in r["videos"].items()}}
-        for dim, r in ref.items()
-    }
-
-    (folder / "vbench_reference.json").write_text(
-        json.dumps({"source": "VBench 0.1.5 (side venv), benchmarks/vbench_parity.py --profile tiny", **rel}, indent=1)
-        + "\n"
-    )
-    print(f"fixture written to {folder}")
+        for src in (Path(v), Path(v).with_suffix(".png")):  # clips and their i2v images
+            if not (folder / src.name).exists():
+                shutil.copy(src, folder / src.name)
+    dirs = set(CORE_CACHE_DIRS) if set(dims) & set(CORE_DIMS) else set()
+    for plugin in plugins():
+        if set(dims) & set(plugin.DIMS):
+            dirs |= set(plugin.CACHE_DIRS)
+    for name in sorted(dirs):
+        if (work / "cache" / name).exists():
+            shutil.copytree(work / "cache" / name, folder / "cache" / name, dirs_exist_ok=True)
+    path = folder / "vbench_reference.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    old["source"] = "VBench 0.1.5 (side venv), benchmarks/vbench_parity.py --profile tiny"
+    for dim in dims:
+        r = ref[dim]
+        old[dim] = {"aggregate": r["aggregate"], "videos": {Path(v).name: s for v, s in r["videos"].items()}}
+    path.write_text(json.dumps(old, indent=1) + "\n")
+    print(f"fixture written to {folder}: {', '.join(dims)}")
 
 
 def main(argv: list[str] | None = None) -> int:
