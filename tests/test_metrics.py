@@ -67,7 +67,7 @@ def full_run(clips: tuple[Path, dict], random_weights: Path, tmp_path_factory: p
     out = tmp_path_factory.mktemp("run_full")
     frame = evaluate(
         clips[0],
-        ALL_SUPPORTED + ["motion_smoothness"],
+        ALL_SUPPORTED + ["human_action"],
         out,
         device="cpu",
         batch_size=4,
@@ -443,8 +443,8 @@ def test_outputs_and_fault_statuses(full_run: pd.DataFrame, clips: tuple[Path, d
         assert status[("a calm lake-0", dim)] == "ok"
     assert status[("single-0", "temporal_flickering")] == "skipped"
     assert status[("single-0", "aesthetic_quality")] == "ok"  # one frame is enough for an aesthetic score
-    assert (csv[csv.dimension == "motion_smoothness"].status == "unsupported").all()
-    assert "AMT" in csv[csv.dimension == "motion_smoothness"].error.iloc[0]
+    assert (csv[csv.dimension == "human_action"].status == "unsupported").all()
+    assert "UMT" in csv[csv.dimension == "human_action"].error.iloc[0]
     empty = csv[(csv.video.str.contains("empty-0")) & (csv.dimension == "temporal_flickering")]
     assert "empty file" in empty.error.iloc[0] and empty.score.iloc[0] == ""
     for dim in ALL_SUPPORTED:
@@ -452,7 +452,7 @@ def test_outputs_and_fault_statuses(full_run: pd.DataFrame, clips: tuple[Path, d
         agg, per_video = js[dim]
         assert set(per_video[0]) >= {"video_path", "video_results"}
         assert agg == pytest.approx(full_run.attrs["aggregates"][dim])
-    assert not (out / "motion_smoothness_eval_results.json").exists()
+    assert not (out / "human_action_eval_results.json").exists()
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
     assert set(csv[csv.video.str.contains("/still/")].model) == {"still"}
     assert set(csv[csv.video.str.contains("calm lake")].prompt) == {"a calm lake"}
@@ -464,7 +464,7 @@ def test_rerun_identical_and_chunking_invariant(
     # Small chunks (a long video's path) and another batch size give bit-identical scores.
     again = evaluate(
         clips[0],
-        ALL_SUPPORTED + ["motion_smoothness"],
+        ALL_SUPPORTED + ["human_action"],
         tmp_path,
         device="auto",
         batch_size=4,
@@ -507,7 +507,7 @@ def test_interrupted_run_resumes_to_identical_scores(
         if len(done) == 3:
             raise _Interrupt
 
-    dims = ALL_SUPPORTED + ["motion_smoothness"]
+    dims = ALL_SUPPORTED + ["human_action"]
     with pytest.raises(_Interrupt):
         evaluate(
             clips[0],
@@ -785,7 +785,7 @@ def test_scores_do_not_depend_on_batch_size_threads_or_chunks(
     try:
         frame = evaluate(
             clips[0],
-            ALL_SUPPORTED + ["motion_smoothness"],
+            ALL_SUPPORTED + ["human_action"],
             device="cpu",
             batch_size=batch_size,
             chunk_frames=chunk,
@@ -803,7 +803,7 @@ def test_scores_do_not_depend_on_batch_size_threads_or_chunks(
 def test_killed_at_any_video_resumes_to_identical_scores(
     full_run: pd.DataFrame, clips: tuple[Path, dict], random_weights: Path, tmp_path: Path
 ) -> None:
-    dims = ALL_SUPPORTED + ["motion_smoothness"]
+    dims = ALL_SUPPORTED + ["human_action"]
     opts = {"device": "cpu", "cache_dir": random_weights, "verify_weights": False, "progress": False}
     n = len(discover(clips[0]))
     for stop in range(1, n):

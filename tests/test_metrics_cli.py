@@ -206,8 +206,8 @@ def test_weights_lists_paths_sizes_checksums_and_status(
     code, out, err = _run(capsys, "weights", "--dimensions", "aesthetic_quality", "--cache-dir", str(tmp_path))
     assert code == 2 and out.count("missing") == 2 and str(tmp_path / "clip_model" / "ViT-L-14.pt") in out
     assert not any(tmp_path.iterdir())  # listing never downloads or creates anything
-    code, out, _ = _run(capsys, "weights", "--dimensions", "motion_smoothness", "--cache-dir", str(tmp_path))
-    assert code == 0 and "amt-s.pth" in out and "motion_smoothness (not implemented here)" in out  # listed only
+    code, out, _ = _run(capsys, "weights", "--dimensions", "human_action", "--cache-dir", str(tmp_path))
+    assert code == 0 and "l16_ptk710" in out and "human_action (not implemented here)" in out  # listed only
     code, _, err = _run(capsys, "weights", "--dimensions", "nope")
     assert code == 2 and "nope" in _one_line_error(err)
 

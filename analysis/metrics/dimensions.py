@@ -193,7 +193,8 @@ class VideoState:
         return self.error is None
 
 
-def _record(status: str, score: float | None = None, error: str = "", **extra: Any) -> dict[str, Any]:
+def make_record(status: str, score: float | None = None, error: str = "", **extra: Any) -> dict[str, Any]:
+    """A video's record for one dimension: status (ok / failed / skipped), score (0-1), error, extras."""
     return {"status": status, "score": score, "error": error, **extra}
 
 
@@ -221,9 +222,9 @@ class Dimension:
     def finish(self, state: VideoState) -> dict[str, Any]:
         """The video's record (see module docstring), after all frames were fed and ``done`` holds."""
         if state.error is not None:
-            return _record("failed", error=state.error, backend=self.backend)
+            return make_record("failed", error=state.error, backend=self.backend)
         if state.n_frames < self.min_frames:
-            return _record(
+            return make_record(
                 "skipped",
                 error=f"too short: {state.n_frames} frame(s), needs >= {self.min_frames}",
                 backend=self.backend,
@@ -247,7 +248,7 @@ class Unavailable(Dimension):
         state.n_frames += len(chunk.frames)
 
     def finish(self, state: VideoState) -> dict[str, Any]:
-        return _record("failed", error=self.reason, backend=self.backend)
+        return make_record("failed", error=self.reason, backend=self.backend)
 
 
 def abs_diff_sum(a: np.ndarray, b: np.ndarray) -> int:
@@ -287,7 +288,7 @@ class TemporalFlickering(Dimension):
         # Every pair has the same size, so the mean of per-pair means is the overall mean.
         mae = state.acc["abs_sum"] / (pairs * math.prod(state.shape))
         score = (255.0 - mae) / 255.0
-        return _record("ok", score, video_results=score, backend=self.backend, n_pairs=pairs)
+        return make_record("ok", score, video_results=score, backend=self.backend, n_pairs=pairs)
 
 
 def count_rule(n_sampled: int) -> int:
@@ -370,7 +371,7 @@ class DynamicDegree(Dimension):
             state.error = state.error or f"{type(e).__name__}: {e}"
         if state.error is None and state.acc.get("n_sampled", 0) < 2:
             n = state.acc.get("n_sampled", 0)
-            return _record(
+            return make_record(
                 "skipped",
                 error=f"too short: {n} sampled frame(s) at ~8 fps, needs >= 2",
                 backend=self.backend,
@@ -380,7 +381,7 @@ class DynamicDegree(Dimension):
     def result(self, state: VideoState) -> dict[str, Any]:
         h, w = state.shape[:2]
         moving = is_dynamic(state.acc["pair_scores"], state.acc["n_sampled"], h, w)
-        return _record(
+        return make_record(
             "ok",
             float(moving),
             video_results=bool(moving),
@@ -390,7 +391,7 @@ class DynamicDegree(Dimension):
         )
 
 
-class _NetworkDimension(Dimension):
+class NetworkDimension(Dimension):
     """A dimension whose per-frame values come from a network run through a :class:`FrameRunner`."""
 
     transform = staticmethod(dino_transform)
@@ -415,7 +416,7 @@ class _NetworkDimension(Dimension):
         raise NotImplementedError
 
 
-class _Consistency(_NetworkDimension):
+class _Consistency(NetworkDimension):
     """Shared by subject and background consistency: cosine of each frame to the previous and the first."""
 
     def consume(self, state: VideoState, out: torch.Tensor) -> None:
@@ -434,7 +435,7 @@ class _Consistency(_NetworkDimension):
     def result(self, state: VideoState) -> dict[str, Any]:
         sim_sum, pairs = state.acc["sim_sum"], state.acc["n_pairs"]
         score = sim_sum / pairs
-        return _record("ok", score, video_results=score, backend=self.backend, sim_sum=sim_sum, n_pairs=pairs)
+        return make_record("ok", score, video_results=score, backend=self.backend, sim_sum=sim_sum, n_pairs=pairs)
 
 
 class SubjectConsistency(_Consistency):
@@ -447,7 +448,7 @@ class BackgroundConsistency(_Consistency):
     transform = staticmethod(clip_transform)
 
 
-class AestheticQuality(_NetworkDimension):
+class AestheticQuality(NetworkDimension):
     """LAION aesthetic score / 10 averaged over frames; the batcher's model returns one score per frame."""
 
     name = "aesthetic_quality"
@@ -460,10 +461,10 @@ class AestheticQuality(_NetworkDimension):
     def result(self, state: VideoState) -> dict[str, Any]:
         scores = state.acc["scores"]
         score = math.fsum(s / 10.0 for s in scores) / len(scores)
-        return _record("ok", score, video_results=score, backend=self.backend, n_frames=len(scores))
+        return make_record("ok", score, video_results=score, backend=self.backend, n_frames=len(scores))
 
 
-class I2VSubject(_NetworkDimension):
+class I2VSubject(NetworkDimension):
     """VBench++ i2v_subject: DINO similarity of the frames to the conditioning image and to each other.
 
     Per video: 0.4 max_i s(image, f_i) + 0.3 mean_i s(f_{i-1}, f_i) + 0.3 min_i s(f_{i-1}, f_i), with
@@ -504,10 +505,10 @@ class I2VSubject(_NetworkDimension):
     def result(self, state: VideoState) -> dict[str, Any]:
         conform, consec = state.acc["conform"], state.acc["consec"]
         score = 0.4 * max(conform) + 0.3 * (math.fsum(consec) / len(consec)) + 0.3 * min(consec)
-        return _record("ok", score, video_results=score, backend=self.backend)
+        return make_record("ok", score, video_results=score, backend=self.backend)
 
 
-class AppearanceStyle(_NetworkDimension):
+class AppearanceStyle(NetworkDimension):
     """VBench's appearance_style: CLIP ViT-B/32 similarity of every frame to the video's style text.
 
     Per frame: exp(logit_scale) * cos(image, text) / 100 (CLIP's logit over 100: the cosine for the released
@@ -552,7 +553,7 @@ class AppearanceStyle(_NetworkDimension):
     def result(self, state: VideoState) -> dict[str, Any]:
         sims = state.acc["sims"]
         sim_sum = math.fsum(sims)
-        return _record(
+        return make_record(
             "ok",
             sim_sum / len(sims),
             video_results=sim_sum / len(sims),

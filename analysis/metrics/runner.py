@@ -57,6 +57,11 @@ SUPPORTED = (
     "i2v_subject",
     "appearance_style",
 )
+# Dimensions whose network and per-video computation live in a module of their own: name -> "module:function"
+# in this package. The function, called as ``fn(name, device, batch_size, cache, networks, amp, executor,
+# verify_weights)``, returns the :class:`Dimension` (an :class:`Unavailable` one when weights are missing or bad).
+MODULE_DIMENSIONS: dict[str, str] = {}
+SUPPORTED = SUPPORTED + tuple(MODULE_DIMENSIONS)
 DIMENSIONS = SUPPORTED + tuple(UNSUPPORTED)
 COLUMNS = ["video", "model", "prompt", "dimension", "score", "status", "error", "backend"]
 NETWORK_BACKENDS = {
@@ -122,6 +127,12 @@ def build_dimensions(
             raft = weight_path("raft_things", cache)
             flow, note = make_flow(str(raft) if raft.is_file() else None, device)
             dims[name] = DynamicDegree(flow, note, executor, batch_size)
+        elif name in MODULE_DIMENSIONS:
+            import importlib
+
+            module, function = MODULE_DIMENSIONS[name].split(":")
+            build = getattr(importlib.import_module(f".{module}", __package__), function)
+            dims[name] = build(name, device, batch_size, cache, networks, amp, executor, verify_weights)
         elif name in NETWORK_BACKENDS:
             key = NETWORK_BACKENDS[name]
             try:
