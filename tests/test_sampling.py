@@ -74,6 +74,22 @@ def test_resampler_totals_and_law_on_small_and_tiny_tables():
     assert chi_square_p(draws[0, 0], st.binom.pmf(np.arange(4), 3, 2 / 3)) > 1e-3
 
 
+def test_thinning_of_overshooting_resamples_keeps_the_multinomial_law(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A negative slack puts the Poisson means above N, so nearly every resample overshoots and is thinned vote by
+    # vote: the thinned resamples must still be Multinomial(N, p), cell by cell and in their covariances.
+    monkeypatch.setattr(sampling._PoissonTables, "SLACK_SD", -3.0)
+    counts = np.array([[40.0, 9.0, 1.0], [0.0, 3.0, 120.0], [7.0, 1.0, 0.0]])
+    n, p = counts.sum(), counts.reshape(-1) / counts.sum()
+    r = sampling.Resampler(counts, "poisson")
+    draws = r(sampling.draw_keys(11, 30_000)).reshape(-1, 30_000)
+    assert (draws.sum(0) == n).all() and (draws[p == 0] == 0).all()
+    for c in np.flatnonzero(p):
+        assert chi_square_p(draws[c], st.binom.pmf(np.arange(int(n) + 1), int(n), p[c])) > 1e-3
+    keep = np.flatnonzero(p)
+    want = n * (np.diag(p[keep]) - np.outer(p[keep], p[keep]))
+    assert np.abs(np.cov(draws[keep]) - want).max() < 0.1 * np.abs(want).max()
+
+
 def test_poisson_and_binomial_methods_agree_in_law():
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 400, size=(40, 3)).astype(float)
