@@ -8,8 +8,9 @@ exact samplers, both parallel over cores and releasing the GIL:
   a resample whose total overshoots N (16%) loses its excess votes one by one, uniformly without replacement;
   the others get their missing votes one by one from an alias table of n_c / N. Exact because independent
   Poisson counts given their sum are multinomial, a uniformly thinned multinomial sample is multinomial, and two
-  independent multinomials with the same probabilities add up to one. The tabulated CDFs are within 1e-11 of the exact values (checked
-  against mpmath up to a Poisson mean of 1.6e7); tails beyond +-7 sd of the table are walked exactly.
+  independent multinomials with the same probabilities add up to one. The tabulated CDFs are within 1e-11 of the
+  exact values (checked against mpmath up to a Poisson mean of 1.6e7); tails beyond +-7 sd of the table are walked
+  exactly.
 - A chain of binomials (group totals by the conditional method, then each group's ties and first-model wins)
   with our BTRS sampler (Hormann 1993, "The generation of binomial random variates") for means of 10 or more
   and inversion below; log-factorials by Stirling's series to 1/(1260 x^5) (error < 1e-10 for x >= 10) and a

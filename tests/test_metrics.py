@@ -877,3 +877,37 @@ def test_i2v_subject_follows_vbench_and_needs_its_image(random_weights: Path, tm
     again = evaluate(manifest, ["i2v_subject"], device="cpu", cache_dir=random_weights, verify_weights=False,
                      progress=False)
     assert again.score.iloc[0] == rows.loc["a cat-0", "score"]  # same frames, same image
+
+
+# --------------------------------------------------------------------------- every supported dimension
+
+
+def test_random_weights_run_every_supported_dimension(tmp_path: Path) -> None:
+    # synthetic.write_random_weights covers every supported dimension's files, in the released formats and paths
+    from PIL import Image
+
+    from analysis.metrics import SUPPORTED
+    from analysis.metrics.amt import AMT, amt_from_state_dict
+    from analysis.metrics.weights import load_state_dict, weight_path
+
+    cache = syn.write_random_weights(tmp_path / "cache")
+    # 128 x 160 and 144 x 128 (make_dataset's other size): padded sides beyond AMT-S's one-cell NaN case (64-112)
+    clips = syn.make_dataset(tmp_path / "videos", frames=5, height=128, width=160)
+    for path, clip in clips.items():
+        Image.fromarray(clip[0]).save(Path(path).with_suffix(".png"))  # the i2v dimensions' conditioning image
+    frame = evaluate(
+        tmp_path / "videos", list(SUPPORTED), device="cpu", cache_dir=cache, verify_weights=False, progress=False
+    )
+    assert len(frame) == len(SUPPORTED) * len(clips) and set(frame.dimension) == set(SUPPORTED)
+    assert not frame.attrs["unavailable"]
+    bad = frame[frame.status != "ok"]
+    assert bad.empty, bad[["video", "dimension", "status", "error"]].to_string()
+    # [0, 1] up to rounding: a static clip's cosines can come out as 1 + 2e-16
+    assert np.isfinite(frame.score.to_numpy(float)).all() and frame.score.between(0.0, 1.0 + 1e-12).all()
+    nan_pixels = [r["motion_smoothness"]["nan_pixels"] for r in frame.attrs["records"].values()]
+    assert nan_pixels == [0] * len(clips)
+    # the released sizes are built too (AMT-S here: 12 MB; the others are hundreds of MB to GBs)
+    full = syn.write_random_weights(tmp_path / "full", tiny=False, dimensions=["motion_smoothness"])
+    assert [p.name for p in full.rglob("*") if p.is_file()] == ["amt-s.pth"]
+    model = amt_from_state_dict(load_state_dict(weight_path("amt_s", full)))
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in AMT().state_dict().items()}

@@ -1,6 +1,7 @@
 """Command line, a thin wrapper of :func:`evaluate` and of the weight listing.
 
-``python -m analysis.metrics VIDEOS --dimensions a,b --out DIR`` scores videos; under ``torchrun
+``python -m analysis.metrics VIDEOS --dimensions a,b --out DIR [--long-clips 2]`` scores videos (with
+``--long-clips``, VBench-Long's clip-by-clip procedure, :mod:`analysis.metrics.long`); under ``torchrun
 --nproc_per_node N -m analysis.metrics ...`` the videos are sharded over N processes.
 ``python -m analysis.metrics weights [--dimensions a,b] [--fetch]`` lists (and on request downloads) the
 checkpoints. Bad input ends with exit code 2 and a one-line reason, never a traceback.
@@ -47,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", default=None, help="CSV with video, model[, prompt] columns")
     p.add_argument(
         "--cache-dir", default=None, help="weight cache (default $VBENCH_CACHE_DIR or ~/.cache/vbench)"
+    )
+    p.add_argument(
+        "--long-clips",
+        default=None,
+        metavar="SECONDS",
+        help="VBench-Long: split each video into SECONDS-long clips (int(fps) * SECONDS frames; leftover frames "
+        "make one more clip ending at the last frame, overlapping the one before), score every clip, report the "
+        "mean over clips per video and the mean over videos per dimension. VBench-Long uses 2 for custom videos; "
+        "'mix' takes its per-dimension durations (10 for human_action, temporal_style, overall_consistency). "
+        "Scene-cut splitting, the slow-fast consistency fusion and the static filter are not applied",
     )
     p.add_argument("--no-verify-weights", action="store_true", help="skip the SHA-256 check of checkpoints")
     p.add_argument("--amp", action="store_true", help="float16 autocast on CUDA")
@@ -137,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             amp=args.amp,
             progress=not args.no_progress,
             verify_weights=not args.no_verify_weights,
+            long_clips=args.long_clips,
         )
     except (MissingWeightsError, WeightsChecksumError, OutputLockedError, ValueError, BatchError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -50,17 +50,12 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 UNSUPPORTED = {
-    "motion_smoothness": "needs the AMT-S frame-interpolation network, which is not implemented here",
-    "imaging_quality": "needs the MUSIQ (SPAQ) quality network, which is not implemented here",
-    "temporal_style": "needs the ViCLIP ViT-L/14 video-text model, which is not implemented here",
-    "overall_consistency": "needs the ViCLIP ViT-L/14 video-text model, which is not implemented here",
     "human_action": "needs the UMT video action classifier, which is not implemented here",
     "object_class": "needs the GRiT dense-caption detector, which is not implemented here",
     "multiple_objects": "needs the GRiT dense-caption detector, which is not implemented here",
     "color": "needs the GRiT dense-caption detector, which is not implemented here",
     "spatial_relationship": "needs the GRiT dense-caption detector, which is not implemented here",
     "scene": "needs the Tag2Text captioner, which is not implemented here",
-    "i2v_background": "needs the DreamSim image-similarity network (VBench++), which is not implemented here",
 }
 
 
@@ -291,6 +286,39 @@ class TemporalFlickering(Dimension):
         return make_record("ok", score, video_results=score, backend=self.backend, n_pairs=pairs)
 
 
+class PairJobs(Dimension):
+    """A dimension whose unit of work is a pair of frames, run on ``executor`` when given (each pass its own,
+    single-threaded), at most ``max_pending`` pairs waiting at once; results are collected in submission order."""
+
+    def __init__(self, executor: Executor | None = None, max_pending: int = 16) -> None:
+        self.executor = executor
+        self.max_pending = max(1, max_pending)
+
+    def submit(self, state: VideoState, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` now (no executor) or on the executor, waiting while ``max_pending`` pairs queue."""
+        jobs = state.acc.setdefault("jobs", [])
+        if self.executor is None:
+            jobs.append(fn(*args))
+            return
+        waiting = [j for j in jobs if isinstance(j, Future) and not j.done()]
+        if len(waiting) >= self.max_pending:
+            wait(waiting[: len(waiting) - self.max_pending + 1])
+        jobs.append(self.executor.submit(fn, *args))
+
+    def done(self, state: VideoState) -> bool:
+        return all(j.done() for j in state.acc.get("jobs", []) if isinstance(j, Future))
+
+    def wait(self, state: VideoState) -> None:
+        wait([j for j in state.acc.get("jobs", []) if isinstance(j, Future)])
+
+    def collect(self, state: VideoState, key: str) -> None:
+        """Move the pair results, in order, to ``state.acc[key]``; a pair that failed fails this video only."""
+        try:
+            state.acc[key] = [j.result() if isinstance(j, Future) else j for j in state.acc.pop("jobs", [])]
+        except Exception as e:
+            state.error = state.error or f"{type(e).__name__}: {e}"
+
+
 def count_rule(n_sampled: int) -> int:
     """VBench's number of moving pairs needed: round(4 T / 16) with Python's round (half to even)."""
     return round(4 * (n_sampled / 16.0))
@@ -317,17 +345,16 @@ def sample_interval(fps: float) -> int:
     return max(1, round(fps / 8)) if fps > 0 else 1
 
 
-class DynamicDegree(Dimension):
+class DynamicDegree(PairJobs):
     """Whether a video moves: optical flow on ~8 fps frames, VBench's threshold and count rule."""
 
     name = "dynamic_degree"
 
     def __init__(self, flow: Any, note: str = "", executor: Executor | None = None, max_pending: int = 16) -> None:
+        super().__init__(executor, max_pending)  # pairs run concurrently; each pair's arithmetic is its own
         self.flow = flow
         self.backend = flow.backend
         self.note = note
-        self.executor = executor  # pairs run concurrently; each pair's arithmetic is its own, single-threaded
-        self.max_pending = max(1, max_pending)
 
     def _pair_score(self, a: np.ndarray, b: np.ndarray) -> float:
         return top5_mean(self.flow.pair(a, b))
@@ -342,33 +369,16 @@ class DynamicDegree(Dimension):
         if not idx:
             return
         frames = self.flow.gray(chunk.frames[idx])
-        jobs = state.acc.setdefault("jobs", [])
         prev = state.acc.get("prev")
         for f in frames:
             if prev is not None:
-                if self.executor is None:
-                    jobs.append(self._pair_score(prev, f))
-                else:
-                    # Bounded: at most max_pending pairs (two frames each) wait for a worker.
-                    waiting = [j for j in jobs if isinstance(j, Future) and not j.done()]
-                    if len(waiting) >= self.max_pending:
-                        wait(waiting[: len(waiting) - self.max_pending + 1])
-                    jobs.append(self.executor.submit(self._pair_score, prev, f.copy()))
+                self.submit(state, self._pair_score, prev, f.copy())
             prev = f
         state.acc["prev"] = prev.copy()
         state.acc["n_sampled"] = state.acc.get("n_sampled", 0) + len(frames)
 
-    def done(self, state: VideoState) -> bool:
-        return all(j.done() for j in state.acc.get("jobs", []) if isinstance(j, Future))
-
-    def wait(self, state: VideoState) -> None:
-        wait([j for j in state.acc.get("jobs", []) if isinstance(j, Future)])
-
     def finish(self, state: VideoState) -> dict[str, Any]:
-        try:  # a pair that failed on a worker fails this video only
-            state.acc["pair_scores"] = [j.result() if isinstance(j, Future) else j for j in state.acc.pop("jobs", [])]
-        except Exception as e:
-            state.error = state.error or f"{type(e).__name__}: {e}"
+        self.collect(state, "pair_scores")
         if state.error is None and state.acc.get("n_sampled", 0) < 2:
             n = state.acc.get("n_sampled", 0)
             return make_record(
@@ -474,15 +484,16 @@ class I2VSubject(NetworkDimension):
 
     name = "i2v_subject"
     transform = staticmethod(dino_i2v_transform)
+    image_input = staticmethod(dino_i2v_image)  # the conditioning image file -> the network's (1, 3, H, W) input
 
     def start(self, meta: VideoMeta, item: VideoItem | None = None) -> VideoState:
         state = VideoState(meta)
         image = item.image if item is not None else ""
         if not image:
-            state.error = "no input image: i2v_subject needs the manifest's image column or <video stem>.png beside it"
+            state.error = f"no input image: {self.name} needs the manifest's image column or <video stem>.png beside it"
             return state
         try:
-            x = dino_i2v_image(image)
+            x = self.image_input(image)
         except Exception as e:  # unreadable image: this video fails, the run goes on
             state.error = f"cannot read input image {image}: {type(e).__name__}: {e}"
             return state

@@ -4,7 +4,8 @@ Flow: discover videos -> (resume: drop what the journal already has) -> this ran
 background thread, chunk by chunk -> every dimension consumes each chunk (network dimensions hand frames to
 one :class:`FrameRunner` per backbone, which runs them one frame per pass on a shared thread pool) -> a video
 whose dimensions have all finished is journaled -> ranks' records are gathered on rank 0 -> aggregates, JSON
-and CSV written atomically.
+and CSV written atomically. With ``long_clips`` every dimension is wrapped by :class:`.long.LongClips`, which cuts
+the same chunk stream into VBench-Long's clips and scores each clip as a video.
 
 Why results do not depend on batch size, threads, interruption or sharding: a frame's network pass sees only
 that frame, single-threaded (see :mod:`.batching`), so per-video records depend only on the video; per-video
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..io import write_text
-from . import backbones, clip_text, io
+from . import backbones, clip_text, io, long
 from .batching import BatchError, FrameRunner, single_threaded_ops
 from .dimensions import (
     UNSUPPORTED,
@@ -60,7 +61,13 @@ SUPPORTED = (
 # Dimensions whose network and per-video computation live in a module of their own: name -> "module:function"
 # in this package. The function, called as ``fn(name, device, batch_size, cache, networks, amp, executor,
 # verify_weights)``, returns the :class:`Dimension` (an :class:`Unavailable` one when weights are missing or bad).
-MODULE_DIMENSIONS: dict[str, str] = {}
+MODULE_DIMENSIONS: dict[str, str] = {
+    "temporal_style": "viclip:build_dimension",
+    "overall_consistency": "viclip:build_dimension",
+    "motion_smoothness": "amt:build_dimension",
+    "i2v_background": "dreamsim:build_dimension",
+    "imaging_quality": "musiq:build_dimension",
+}
 SUPPORTED = SUPPORTED + tuple(MODULE_DIMENSIONS)
 DIMENSIONS = SUPPORTED + tuple(UNSUPPORTED)
 COLUMNS = ["video", "model", "prompt", "dimension", "score", "status", "error", "backend"]
@@ -244,9 +251,17 @@ class _Run:
             for state in states.values():
                 state.error = state.error or str(payload)
         elif kind == "end":
-            for state in states.values():
+            for name, state in states.items():
                 if state.error is None and state.n_frames == 0:
                     state.error = "no frames decoded"
+                end_video = getattr(self.dims[name], "end_video", None)  # e.g. VBench-Long's final clip
+                if end_video is not None and state.error is None:
+                    try:
+                        end_video(state)
+                    except BatchError:
+                        raise
+                    except Exception as e:  # one bad video must not stop the run
+                        state.error = f"{type(e).__name__}: {e}"
             self.open[i] = (item, states, True)
 
     def _finish_ready(self) -> None:
@@ -324,6 +339,21 @@ def _frame(
     return frame
 
 
+def _aggregate(name: str, recs: list[dict[str, Any]], dims: dict[str, Dimension]) -> float | None:
+    # VBench-Long averages videos' clip means for every dimension; otherwise VBench's own weighting.
+    if isinstance(dims.get(name), long.LongClips):
+        return long.aggregate(recs)
+    return aggregate_dimension(name, recs)
+
+
+def _clip_results(record: dict[str, Any]) -> dict[str, Any]:
+    # VBench-Long's per-clip values beside the video's mean, in clip order.
+    if "clips" not in record:
+        return {}
+    clips = [{"start": c["start"], "end": c["end"], "video_results": c.get("video_results")} for c in record["clips"]]
+    return {"clip_results": clips}
+
+
 def write_outputs(
     out: str | os.PathLike[str],
     items: list[VideoItem],
@@ -341,12 +371,13 @@ def write_outputs(
             summary[name] = {"status": "unsupported", "reason": UNSUPPORTED[name]}
             continue
         recs = [records[i.path][name] for i in items if name in records.get(i.path, {})]
-        agg = aggregate_dimension(name, recs)
+        agg = _aggregate(name, recs, dims)
         per_video = [
             {
                 "video_path": i.path,
                 "video_results": records[i.path][name]["video_results"],
                 "backend": records[i.path][name]["backend"],
+                **_clip_results(records[i.path][name]),
             }
             for i in items
             if records.get(i.path, {}).get(name, {}).get("status") == "ok"
@@ -380,6 +411,7 @@ def evaluate(
     networks: dict[str, nn.Module] | None = None,
     on_video_done: Callable[[str], None] | None = None,
     verify_weights: bool = True,
+    long_clips: int | str | Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Score videos on VBench dimensions.
 
@@ -419,6 +451,13 @@ def evaluate(
     verify_weights : bool, default True
         Check each checkpoint's SHA-256 where a published one is known (memoised per process). A missing or
         wrong file makes its dimension ``failed`` for every video, with the reason; the others still run.
+    long_clips : int, "mix" or dict, optional
+        VBench-Long's procedure (:mod:`analysis.metrics.long`): split each video into clips of this many whole
+        seconds (``int(fps) * seconds`` frames; leftover frames make one more, overlapping, clip ending at the
+        last frame), score every clip as a video, and take the mean over clips per video and the mean over
+        videos per dimension. VBench-Long uses 2 for custom videos; ``"mix"`` takes its per-dimension
+        durations; a dict gives seconds per dimension. Each video's record keeps its clips' records under
+        ``clips``; memory stays bounded by one clip. Default None: whole videos, as VBench.
 
     Returns
     -------
@@ -426,7 +465,9 @@ def evaluate(
         One row per video and dimension: video, model, prompt, dimension, score (0-1, VBench's
         per-video value; dynamic degree 1.0 / 0.0), status (ok / failed / skipped / unsupported), error,
         backend. ``attrs["aggregates"]`` holds each dimension's VBench aggregate, ``attrs["notes"]`` the
-        backend notes (e.g. why dynamic degree runs on Farneback flow).
+        backend notes (e.g. why dynamic degree runs on Farneback flow), ``attrs["records"]`` every video's
+        full records (with ``long_clips``, the per-clip records under ``clips``), ``attrs["long_clips"]``
+        the clip seconds per dimension (empty without).
 
     Notes
     -----
@@ -439,6 +480,7 @@ def evaluate(
         raise ValueError(f"unknown dimension(s) {unknown}; known: {', '.join(DIMENSIONS)}")
     if resume and out is None:
         raise ValueError("resume needs an output folder")
+    long_seconds = long.resolve_long_clips(long_clips, [n for n in names if n not in UNSUPPORTED])
     dev = resolve_device(device)
     created = _maybe_init_dist(dev)
     try:
@@ -457,6 +499,7 @@ def evaluate(
             networks,
             on_video_done,
             verify_weights,
+            long_seconds,
         )
     finally:
         if created:
@@ -478,6 +521,7 @@ def _evaluate(
     networks: dict[str, nn.Module] | None,
     on_video_done: Callable[[str], None] | None,
     verify_weights: bool,
+    long_seconds: dict[str, int],
 ) -> pd.DataFrame:
     items = discover(videos, manifest)
     if not items:
@@ -505,6 +549,7 @@ def _evaluate(
             dims = build_dimensions(
                 supported, dev, batch_size, cache_dir, networks, amp, pool if on_cpu else None, verify_weights
             )
+            dims = long.wrap(dims, long_seconds)
             return _score(items, names, supported, dims, out, dev, resume, chunk_frames, progress, on_video_done)
     finally:
         if lock is not None:
@@ -530,9 +575,15 @@ def _score(
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         if resume:
-            # Failed videos are tried again (the file may have been fixed); ok and skipped ones are kept.
+            # Failed videos are tried again (the file may have been fixed); ok and skipped ones are kept, unless
+            # they were scored with other clip settings (VBench-Long's clips, or whole videos).
+            clip_setting = {n: d.seconds if isinstance(d, long.LongClips) else None for n, d in dims.items()}
             previous = {
-                v: {d: r for d, r in res.items() if r.get("status") != "failed"}
+                v: {
+                    d: r
+                    for d, r in res.items()
+                    if r.get("status") != "failed" and r.get("long_clips") == clip_setting.get(d)
+                }
                 for v, res in io.read_journals(out).items()
             }
         elif rank == 0:
@@ -567,7 +618,7 @@ def _score(
     frame.attrs["unavailable"] = {n: d.reason for n, d in dims.items() if isinstance(d, Unavailable)}
     frame.attrs["records"] = merged  # video -> dimension -> full record (sums, pair counts, flow statistics)
     frame.attrs["aggregates"] = {
-        n: aggregate_dimension(n, [merged[i.path][n] for i in items if n in merged.get(i.path, {})])
-        for n in supported
+        n: _aggregate(n, [merged[i.path][n] for i in items if n in merged.get(i.path, {})], dims) for n in supported
     }
+    frame.attrs["long_clips"] = {n: d.seconds for n, d in dims.items() if isinstance(d, long.LongClips)}
     return frame

@@ -124,9 +124,12 @@ def discover(
 
 @dataclass(frozen=True)
 class VideoMeta:
-    """What the metrics need to know before frames arrive: frame rate (frames per second)."""
+    """What the metrics need to know before frames arrive: frame rate (frames per second) and, when it is known
+    before decoding, the frame count (set for VBench-Long's clips, :mod:`.long`; None for a whole video, whose
+    count only its container can tell)."""
 
     fps: float
+    frames: int | None = None
 
 
 def open_video(path: str) -> tuple[VideoMeta, Iterator[np.ndarray]]:

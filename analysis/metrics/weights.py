@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 HF_VBENCH = "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/"
+DREAMSIM_ZIP = "https://github.com/ssundaram21/dreamsim/releases/download/v0.2.0-checkpoints/dreamsim_ensemble_checkpoint.zip"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,13 @@ WEIGHT_FILES = {
     "viclip_l14": WeightFile(
         "viclip_l14", "ViCLIP/ViClip-InternVid-10M-FLT.pth", HF_VBENCH + "ViClip-InternVid-10M-FLT.pth"
     ),
+    "viclip_bpe_vocab": WeightFile(
+        "viclip_bpe_vocab",
+        "ViCLIP/bpe_simple_vocab_16e6.txt.gz",  # where VBench's ViCLIP tokenizer reads (and fetches) it
+        "https://raw.githubusercontent.com/openai/CLIP/main/clip/bpe_simple_vocab_16e6.txt.gz",
+        "the same file as clip_bpe_vocab (CLIP's BPE merges), in ViCLIP's folder",
+        sha256="924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a",
+    ),
     "umt_l16": WeightFile(
         "umt_l16",
         "umt_model/l16_ptk710_ftk710_ftk400_f16_res224.pth",
@@ -106,6 +114,23 @@ WEIGHT_FILES = {
         "caption_model/tag2text_swin_14m.pth",
         "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/tag2text_swin_14m.pth",
     ),
+    # DreamSim 0.2.1's ensemble (VBench++ i2v_background): DreamSim's cache_dir layout, which VBench++ leaves at
+    # ./models in its working directory; the first file is what torch.hub stores there for DreamSim's DINO
+    "dreamsim_dino_vitb16": WeightFile(
+        "dreamsim_dino_vitb16",
+        "dreamsim_model/checkpoints/dino_vitbase16_pretrain.pth",
+        "https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
+        "the same file as dino_model/dino_vitbase16_pretrain.pth",
+    ),
+    **{
+        key: WeightFile(key, f"dreamsim_model/{member}", DREAMSIM_ZIP, "inside the zip", archive_member=member)
+        for key, member in (
+            ("dreamsim_clip_vitb16", "clip_vitb16_pretrain.pth.tar"),
+            ("dreamsim_open_clip_vitb16", "open_clip_vitb16_pretrain.pth.tar"),
+            ("dreamsim_ensemble_lora", "ensemble_lora/adapter_model.safetensors"),
+            ("dreamsim_ensemble_lora_config", "ensemble_lora/adapter_config.json"),
+        )
+    },
 }
 
 # Checkpoints each VBench dimension reads (VBench's init_submodules), whether or not it runs here.
@@ -118,8 +143,8 @@ DIMENSION_WEIGHTS: dict[str, tuple[str, ...]] = {
     "motion_smoothness": ("amt_s",),
     "imaging_quality": ("musiq_spaq",),
     "appearance_style": ("clip_vitb32", "clip_bpe_vocab"),
-    "temporal_style": ("viclip_l14",),
-    "overall_consistency": ("viclip_l14",),
+    "temporal_style": ("viclip_l14", "viclip_bpe_vocab"),
+    "overall_consistency": ("viclip_l14", "viclip_bpe_vocab"),
     "human_action": ("umt_l16",),
     "object_class": ("grit_b",),
     "multiple_objects": ("grit_b",),
@@ -127,7 +152,13 @@ DIMENSION_WEIGHTS: dict[str, tuple[str, ...]] = {
     "spatial_relationship": ("grit_b",),
     "scene": ("tag2text_swin",),
     "i2v_subject": ("dino_vitb16",),
-    "i2v_background": (),  # DreamSim, fetched by VBench++ itself: not listed here
+    "i2v_background": (
+        "dreamsim_dino_vitb16",
+        "dreamsim_clip_vitb16",
+        "dreamsim_open_clip_vitb16",
+        "dreamsim_ensemble_lora",
+        "dreamsim_ensemble_lora_config",
+    ),
 }
 
 
@@ -263,12 +294,15 @@ def fetch(key: str, root: str | os.PathLike[str] | None = None) -> Path:
     spec, path = WEIGHT_FILES[key], weight_path(key, root)
     known = f"sha256:{spec.sha256}" if spec.sha256 else None
     if spec.archive_member is not None:
+        # One download per archive, whichever of its members is asked for (DreamSim's zip holds four), kept in
+        # the cache's .downloads folder; each member is unzipped beside it and moved to its place.
+        downloads = cache_dir(root) / ".downloads"
         members = pooch.retrieve(
             spec.url,
             known_hash=None,
             fname=Path(spec.url).name,
-            path=path.parent.parent,
-            processor=pooch.Unzip(members=[spec.archive_member], extract_dir=str(path.parent.parent)),
+            path=downloads,
+            processor=pooch.Unzip(members=[spec.archive_member], extract_dir=str(downloads / Path(spec.url).stem)),
         )
         got = Path(next(m for m in members if m.endswith(Path(spec.relpath).name)))
         if got != path:
