@@ -156,6 +156,10 @@ class Refitter:
                 (np.concatenate([np.ones(g), -np.ones(g)]),
                  (np.concatenate([self.i, self.j]), np.concatenate([np.arange(g), np.arange(g)]))), shape=(k, g))
             self._scatter = {np.dtype(np.float64): inc, np.dtype(np.float32): inc.astype(np.float32)}
+            # ... and the gather itself, (G x K): a sparse product writes each (G, R) row once, about 10x faster than
+            # two np.take row gathers and a subtraction; the two nonzeros per row add up exactly as a difference.
+            self._gather = {dt: m.T.tocsr() for dt, m in self._scatter.items()}
+            self._gather_neg = {dt: -m for dt, m in self._gather.items()}
             self._i32, self._j32 = self.i.astype(np.int32), self.j.astype(np.int32)
 
     # ------------------------------------------------------------------------------------------ array helpers
@@ -223,8 +227,7 @@ class Refitter:
         if self.use_torch:
             out = v[:k].index_select(0, self.i).sub_(v[:k].index_select(0, self.j))  # fresh tensor: in place
         else:
-            out = np.take(v[:k], self.i, axis=0)
-            out -= np.take(v[:k], self.j, axis=0)
+            out = np.asarray(self._gather[v.dtype] @ v[:k])
         if self.fit.position:
             out += v[k : k + 1]
         return out
@@ -247,8 +250,7 @@ class Refitter:
         if logistic is not None and not self.use_torch:
             # exp(-d) = exp(-d0) exp(-(d - d0)): the gather writes -(d - d0) and the full-data factor multiplies
             # in, two passes fewer over the (G, R) array than adding d0 and negating.
-            d = np.take(delta[:k], self.j, axis=0)
-            d -= np.take(delta[:k], self.i, axis=0)
+            d = np.asarray(self._gather_neg[delta.dtype] @ delta[:k])
             if self.fit.position:
                 d -= delta[k : k + 1]
             np.exp(d, out=d)
