@@ -127,8 +127,9 @@ def setup(venv: Path) -> None:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(py), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "torch==2.13.0"], check=True)  # the CPU wheel on local disk
-    extra = [x for p in plugins() for x in p.SIDE_PACKAGES]
-    deps = [x for p in plugins() for x in p.SIDE_DEPS]
+    # the plugins' pins, each once (two plugins may need the same package; their pins must agree)
+    extra = list(dict.fromkeys(x for p in plugins() for x in p.SIDE_PACKAGES))
+    deps = list(dict.fromkeys(x for p in plugins() for x in p.SIDE_DEPS))
     subprocess.run([*pip, "--no-deps", *SIDE_PACKAGES, *extra], check=True)
     subprocess.run([*pip, *SIDE_DEPS, *deps], check=True)
     site = subprocess.run(

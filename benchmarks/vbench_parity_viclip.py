@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 DIMS = ["temporal_style", "overall_consistency"]
-SIDE_PACKAGES = ["timm==1.0.31", "einops==0.8.2"]
+SIDE_PACKAGES = ["timm==1.0.12", "einops==0.8.2"]  # timm as DreamSim's plugin pins it (only DropPath is used)
 SIDE_DEPS: list[str] = []
 CACHE_DIRS = ["ViCLIP"]
 
