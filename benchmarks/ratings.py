@@ -135,8 +135,8 @@ def resampled_counts(table, n_draws: int, seed: int) -> np.ndarray:
 def time_draws(table, repeats: int) -> Row:
     times, _ = measure(lambda: resampled_counts(table, RESAMPLES, SEED), repeats)
     return Row(f"resampled counts alone, {RESAMPLES:,} draws (intervals.multinomial_counts)", median(times),
-               fmt_spread(times), note="exact multinomial (analysis.sampling: Poisson tables, then thinning or fill), one block; "
-                                       "intervals.bootstrap draws the same resamples in blocks of 256")
+               fmt_spread(times), note="exact multinomial (analysis.sampling: Poisson tables, then thinning or fill), "
+                                       "one block; intervals.bootstrap draws the same resamples in blocks of 256")
 
 
 # ---------------------------------------------------------------------------------------------- choix loop
