@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dimensions import Chunk, Dimension, PairJobs, Unavailable, VideoState, abs_diff_sum, make_record
+from .dimensions import Chunk, Dimension, PairJobs, VideoState, abs_diff_sum, make_record, shared_network
 
 BACKEND = "amt_s"
 CORR_RADIUS = 3
@@ -586,17 +586,16 @@ def build_dimension(
 ) -> Dimension:
     """The motion_smoothness dimension with AMT-S from ``networks["amt_s"]`` or the cache's ``amt-s.pth``;
     an :class:`Unavailable` one, whose reason names the file, when it is missing or does not load."""
-    from .weights import MissingWeightsError, WeightsChecksumError, load_state_dict, require
+    from .weights import load_state_dict, require
 
-    networks = networks if networks is not None else {}
-    try:
-        if BACKEND not in networks:
-            path = require(BACKEND, cache, verify_weights)
-            try:
-                networks[BACKEND] = amt_from_state_dict(load_state_dict(path))
-            except RuntimeError as e:  # the loader's message can span lines: keep its first, name the file
-                raise RuntimeError(f"cannot load {path.name} at {path}: {str(e).splitlines()[0]}") from None
-        model = networks[BACKEND]
-    except (MissingWeightsError, WeightsChecksumError, RuntimeError) as e:
-        return Unavailable(name, BACKEND, str(e))
+    def load() -> AMT:
+        path = require(BACKEND, cache, verify_weights)
+        try:
+            return amt_from_state_dict(load_state_dict(path))
+        except RuntimeError as e:  # the loader's message can span lines: keep its first, name the file
+            raise RuntimeError(f"cannot load {path.name} at {path}: {str(e).splitlines()[0]}") from None
+
+    model, unavailable = shared_network(name, BACKEND, networks, load)
+    if unavailable is not None:
+        return unavailable
     return MotionSmoothness(model.to(device).eval(), device, executor, batch_size, amp)

@@ -218,6 +218,16 @@ def clip_text_from_state_dict(sd: dict[str, torch.Tensor]) -> ClipText:
     return model.eval()
 
 
+
+def check_vocabulary(tokenizer: BpeTokenizer, text: ClipText) -> None:
+    """Raise a RuntimeError naming both sizes when the vocabulary file has more tokens than the text tower embeds
+    (a vocabulary that does not belong to the checkpoint)."""
+    if len(tokenizer) > text.token_embedding.num_embeddings:
+        raise RuntimeError(
+            f"the vocabulary file has {len(tokenizer)} tokens but the checkpoint's text tower only "
+            f"{text.token_embedding.num_embeddings}"
+        )
+
 class ClipStyle(nn.Module):
     """CLIP ViT-B/32 for appearance_style: the image tower as ``forward``, the text tower and tokenizer beside.
 
@@ -232,11 +242,7 @@ class ClipStyle(nn.Module):
         self.text = text
         self.logit_scale = nn.Parameter(logit_scale.reshape(()).clone(), requires_grad=False)
         self.tokenizer = tokenizer
-        if len(tokenizer) > text.token_embedding.num_embeddings:
-            raise RuntimeError(
-                f"the vocabulary file has {len(tokenizer)} tokens but the checkpoint's text tower only "
-                f"{text.token_embedding.num_embeddings}"
-            )
+        check_vocabulary(tokenizer, text)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.visual(x)

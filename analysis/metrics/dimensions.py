@@ -246,6 +246,24 @@ class Unavailable(Dimension):
         return make_record("failed", error=self.reason, backend=self.backend)
 
 
+def shared_network(
+    name: str, key: str, networks: dict[str, Any] | None, load: Any
+) -> tuple[Any, Unavailable | None]:
+    """The network ``key`` for dimension ``name``: ``networks[key]`` when given (tests pass random weights),
+    else ``load()``, kept in ``networks`` so the run's other dimensions on it reuse it. Returns (network, None),
+    or (None, an :class:`Unavailable` dimension) when its weights are missing, have the wrong checksum or do not
+    load; the reason (one line) names the file."""
+    from .weights import MissingWeightsError, WeightsChecksumError
+
+    networks = networks if networks is not None else {}
+    try:
+        if key not in networks:
+            networks[key] = load()
+        return networks[key], None
+    except (MissingWeightsError, WeightsChecksumError, RuntimeError, ValueError) as e:
+        return None, Unavailable(name, key, " ".join(str(e).split()))
+
+
 def abs_diff_sum(a: np.ndarray, b: np.ndarray) -> int:
     """Exact sum of |a - b| over all elements of two same-shape uint8 arrays.
 

@@ -48,8 +48,8 @@ from torch import nn
 
 from .backbones import DinoViT, ViTConfig, dino_config_from_state_dict
 from .batching import FrameRunner
-from .dimensions import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, I2VSubject, Unavailable
-from .weights import MissingWeightsError, WeightsChecksumError, load_state_dict, require
+from .dimensions import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, I2VSubject, Unavailable, shared_network
+from .weights import load_state_dict, require
 
 BACKEND = "dreamsim_ensemble"
 SIZE = 224  # DreamSim's and VBench++'s input side
@@ -339,13 +339,9 @@ def build_dimension(
     """
     if name != "i2v_background":
         raise KeyError(name)
-    networks = networks if networks is not None else {}
-    try:
-        if BACKEND not in networks:
-            networks[BACKEND] = load_dreamsim(cache, verify_weights)
-        model = networks[BACKEND]
-    except (MissingWeightsError, WeightsChecksumError, RuntimeError, ValueError) as e:
-        return Unavailable(name, BACKEND, str(e))
+    model, unavailable = shared_network(name, BACKEND, networks, lambda: load_dreamsim(cache, verify_weights))
+    if unavailable is not None:
+        return unavailable
     runner = FrameRunner(
         model.to(device).eval(), I2VBackground.transform, device, executor, amp=amp, max_pending=batch_size
     )

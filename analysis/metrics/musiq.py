@@ -49,8 +49,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batching import FrameRunner
-from .dimensions import Chunk, Dimension, NetworkDimension, Unavailable, VideoState, make_record
-from .weights import MissingWeightsError, WeightsChecksumError, load_state_dict, require
+from .dimensions import Chunk, Dimension, NetworkDimension, VideoState, make_record, shared_network
+from .weights import load_state_dict, require
 
 BACKEND = "musiq_spaq"
 LONGER_SIDES = (224, 384)  # the resized scales; the native resolution comes last
@@ -394,11 +394,11 @@ def build_dimension(
 ) -> Dimension:
     """The imaging_quality dimension on MUSIQ-SPAQ (``networks["musiq_spaq"]`` if given, else the cache's
     ``pyiqa_model/musiq_spaq_ckpt-358bb6af.pth``); missing or bad weights give an :class:`Unavailable` one."""
-    model = (networks or {}).get(BACKEND)
-    if model is None:
-        try:
-            model = load_musiq(require(BACKEND, cache, verify_weights))
-        except (MissingWeightsError, WeightsChecksumError, RuntimeError) as e:
-            return Unavailable(name, BACKEND, " ".join(str(e).split()))
+    def load() -> Musiq:
+        return load_musiq(require(BACKEND, cache, verify_weights))
+
+    model, unavailable = shared_network(name, BACKEND, networks, load)
+    if unavailable is not None:
+        return unavailable
     runner = FrameRunner(model.to(device).eval(), musiq_transform, device, executor, amp=amp, max_pending=batch_size)
     return ImagingQuality(runner, BACKEND)

@@ -43,11 +43,12 @@ from .dimensions import (
     TemporalFlickering,
     Unavailable,
     VideoState,
+    shared_network,
 )
 from .flow import make_flow
 from .vbench import aggregate_dimension
 from .video import VIDEO_EXTENSIONS, Prefetcher, VideoItem, VideoMeta, discover
-from .weights import MissingWeightsError, WeightsChecksumError, load_state_dict, require, weight_path
+from .weights import load_state_dict, require, weight_path
 
 SUPPORTED = (
     "subject_consistency",
@@ -142,12 +143,11 @@ def build_dimensions(
             dims[name] = build(name, device, batch_size, cache, networks, amp, executor, verify_weights)
         elif name in NETWORK_BACKENDS:
             key = NETWORK_BACKENDS[name]
-            try:
-                if key not in networks:  # loaded once, shared by the dimensions that use it
-                    networks[key] = load_network(key, cache, verify_weights)
-                model = networks[key]
-            except (MissingWeightsError, WeightsChecksumError, RuntimeError) as e:
-                dims[name] = Unavailable(name, key, str(e))
+            model, unavailable = shared_network(
+                name, key, networks, lambda key=key: load_network(key, cache, verify_weights)
+            )
+            if unavailable is not None:
+                dims[name] = unavailable
                 continue
             cls = {
                 "subject_consistency": SubjectConsistency,

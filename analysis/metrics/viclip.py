@@ -43,18 +43,18 @@ from torch import nn
 
 from .backbones import ClipTransformer
 from .batching import FrameRunner
-from .clip_text import BpeTokenizer, ClipText
+from .clip_text import BpeTokenizer, ClipText, check_vocabulary
 from .dimensions import (
     CLIP_MEAN,
     CLIP_STD,
     Chunk,
     Dimension,
-    Unavailable,
     VideoState,
     center_crop,
     make_record,
     normalize,
     resize_short_side,
+    shared_network,
 )
 from .video import VideoItem, VideoMeta
 
@@ -161,11 +161,7 @@ class ViClip(nn.Module):
         self.text_encoder = text
         self.temp = nn.Parameter(torch.tensor(0.01), requires_grad=False)
         self.tokenizer = tokenizer
-        if len(tokenizer) > text.token_embedding.num_embeddings:
-            raise RuntimeError(
-                f"the vocabulary file has {len(tokenizer)} tokens but the checkpoint's text tower only "
-                f"{text.token_embedding.num_embeddings}"
-            )
+        check_vocabulary(tokenizer, text)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.vision_encoder(x)
@@ -339,16 +335,11 @@ def build_dimension(
     ``batch_size`` bounds the clips in flight (memory only). Missing or bad weights give an
     :class:`~analysis.metrics.dimensions.Unavailable` dimension whose reason names the file.
     """
-    from .weights import MissingWeightsError, WeightsChecksumError
-
     if name not in ("temporal_style", "overall_consistency"):
         raise KeyError(name)
-    try:
-        if BACKEND not in networks:
-            networks[BACKEND] = load_viclip(cache, verify_weights)
-        model = networks[BACKEND]
-    except (MissingWeightsError, WeightsChecksumError, RuntimeError) as e:
-        return Unavailable(name, BACKEND, str(e))
+    model, unavailable = shared_network(name, BACKEND, networks, lambda: load_viclip(cache, verify_weights))
+    if unavailable is not None:
+        return unavailable
     runner = FrameRunner(
         ClipEncoder(model).to(device).eval(), viclip_transform, device, executor, amp=amp, max_pending=batch_size
     )
