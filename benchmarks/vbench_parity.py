@@ -391,14 +391,23 @@ def make_clips(folder: Path, frames: int, noise: bool = True, keep: bool = False
 
 def ours(videos: list[str], cache: Path, dims: list[str]) -> tuple[dict, dict]:
     """Our per-video values and the seconds per dimension, networks loaded beforehand as the VBench side's."""
+    import importlib
+
+    import torch
+
     from analysis.metrics import evaluate
-    from analysis.metrics.runner import NETWORK_BACKENDS, load_network
+    from analysis.metrics.runner import MODULE_DIMENSIONS, NETWORK_BACKENDS, load_network
 
     results, seconds = {}, {}
     for dim in dims:  # one dimension at a time, for a per-dimension time beside VBench's
         key = NETWORK_BACKENDS.get(dim)
         # random weights under the real file names: their SHA-256 is not the published one
         networks = {key: load_network(key, cache, verify=False)} if key else None
+        if dim in MODULE_DIMENSIONS:  # its builder loads the network into ``networks`` (then reused by evaluate)
+            module, function = MODULE_DIMENSIONS[dim].split(":")
+            build = getattr(importlib.import_module(f"analysis.metrics.{module}"), function)
+            networks = {}
+            build(dim, torch.device("cpu"), 1, cache, networks, False, None, False)
         start = time.perf_counter()
         frame = evaluate(
             videos, [dim], device="cpu", cache_dir=cache, progress=False, verify_weights=False, networks=networks
