@@ -107,10 +107,11 @@ def weights_main(argv: Sequence[str]) -> int:
                 except Exception as e:  # network, HTTP or checksum: one line per file, go on with the others
                     print(f"error: {row['key']}: {type(e).__name__}: {e}", file=sys.stderr)
         rows = weights_table(dims, args.cache_dir)
+    width = max((len(str(r["key"])) for r in rows), default=0)  # keys aligned whatever their length
     for row in rows:
         dims_text = ", ".join(d + (" (not implemented here)" if d in UNSUPPORTED else "") for d in row["dimensions"])
         print(
-            f"{row['status']:<15} {row['key']:<20} {_size(row['size']):>11}  {row['path']}\n"
+            f"{row['status']:<15} {row['key']:<{width}} {_size(row['size']):>11}  {row['path']}\n"
             f"{'':<15} dimensions: {dims_text}\n"
             f"{'':<15} sha256: {row['sha256'] or '-'} (published: {row['published_sha256']})"
         )
