@@ -195,7 +195,8 @@ _THIN_KEY = 0x14057B7EF767814F  # xor-ed into a resample's key for its thinning 
 def _counter_uniform(key, counter):
     """A double in [0, 1) from a counter-based SplitMix64 stream: the draw depends only on (key, counter)."""
     x = splitmix64(key + counter * GOLDEN)
-    return float(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    # the top 53 bits fit an int64 exactly, and a signed int-to-float is a single instruction (unsigned is not)
+    return np.int64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
 @njit(parallel=True, cache=True)
@@ -226,6 +227,16 @@ def _fill_tables(lam, lo, offsets, low_tail, pmf_lo, cdf, guide, pmf_hi):
 
 
 @njit(cache=True, inline="always")
+def _table_index(u, table, index, buckets):
+    """The first t with table[t] > u, for u below the table's last entry: start at the guide's bucket of u (at or
+    before the answer), then step (~0.1 steps on average)."""
+    t = index[int(u * buckets)]
+    while table[t] <= u:
+        t += 1
+    return t
+
+
+@njit(cache=True, inline="always")
 def _poisson_inverse(u, c, lam, lo, offsets, low_tail, cdf, guide, pmf_hi):
     """The Poisson(lam[c]) quantile of u: tabulated CDF with its guide, exact tail walks outside the table."""
     a = offsets[c]
@@ -239,11 +250,8 @@ def _poisson_inverse(u, c, lam, lo, offsets, low_tail, cdf, guide, pmf_hi):
             pm *= k / lam[c]
             k -= 1.0
         return k
-    t = guide[_GUIDE * a + int(u * (_GUIDE * width))]
-    while t < width and cdf[a + t] <= u:
-        t += 1
-    if t < width:
-        return lo[c] + t
+    if u < cdf[a + width - 1]:
+        return lo[c] + _table_index(u, cdf[a : a + width], guide[_GUIDE * a : _GUIDE * (a + width)], _GUIDE * width)
     k = lo[c] + width - 1.0  # above the table: walk up with pmf(k+1) = pmf(k) lam / (k+1)
     acc = cdf[a + width - 1]
     pm = pmf_hi[c]
@@ -260,9 +268,10 @@ def _poisson_stage(cells, lam, lo, offsets, low_tail, cdf, guide, pmf_hi, inv_n,
     and ratio[task, r] keeps their largest out / n_c (the thinning's rejection bound).
 
     Cell-major, so each cell's table stays in cache while all resamples draw from it. Draw (r, c) uses counter c
-    of stream keys[r], whatever the thread or the other resamples. Per cell, the
-    uniforms are made in one branch-free loop (which the compiler vectorises) before the inversions, and the
-    inversion inside the table is inlined with the cell's constants hoisted: 40% less time than one loop.
+    of stream keys[r], whatever the thread or the other resamples. Per cell, the uniforms are made in one
+    branch-free loop (which the compiler vectorises) before the inversions, and the in-table inversion
+    (:func:`_table_index`, as :func:`_poisson_inverse` does it) runs with the cell's table slices hoisted: 40% less
+    time than one loop of :func:`_poisson_inverse` calls.
     """
     n_cells = cells.shape[0]
     n_tasks = partial.shape[0]
@@ -276,15 +285,15 @@ def _poisson_stage(cells, lam, lo, offsets, low_tail, cdf, guide, pmf_hi, inv_n,
         u = np.empty(nq)
         for c in range(task * per, min(n_cells, (task + 1) * per)):
             row = out[cells[c]]
-            counter = np.uint64(c) * GOLDEN
-            for q in range(nq):  # _counter_uniform(keys[q], c), with a signed (faster) int-to-float
-                u[q] = np.int64(splitmix64(keys[q] + counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+            counter = np.uint64(c)
+            for q in range(nq):
+                u[q] = _counter_uniform(keys[q], counter)
             a = offsets[c]
             width = offsets[c + 1] - a
             first, below = lo[c], low_tail[c]
             table = cdf[a : a + width]
             index = guide[_GUIDE * a : _GUIDE * (a + width)]
-            buckets = float(_GUIDE * width)
+            buckets = _GUIDE * width
             top = table[width - 1]
             inv = inv_n[c]
             for q in range(nq):
@@ -292,10 +301,7 @@ def _poisson_stage(cells, lam, lo, offsets, low_tail, cdf, guide, pmf_hi, inv_n,
                 if v < below or v >= top:  # a tail (probability ~1e-11): the exact walks
                     x = _poisson_inverse(v, c, lam, lo, offsets, low_tail, cdf, guide, pmf_hi)
                 else:
-                    t = index[int(v * buckets)]
-                    while table[t] <= v:  # stops inside the table: v < top
-                        t += 1
-                    x = first + t
+                    x = first + _table_index(v, table, index, buckets)
                 row[q] = x
                 sums[q] += x
                 most[q] = max(most[q], x * inv)
